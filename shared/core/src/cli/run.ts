@@ -1,0 +1,89 @@
+import { Command } from 'commander';
+import { describeError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import type { ResolvedPluginDefinition } from '../plugin/define.js';
+import { collectOnce, startPlugin, type RunningPlugin } from '../plugin/runtime.js';
+import { readHostId } from '../protocol/ids.js';
+import { addCommonOptions, addPluginOptions, readCommonFlags, type CommonFlags } from './options.js';
+
+/** Runs the given plugins in this process until SIGTERM/SIGINT (or prints one report each with `--once`). */
+export async function runPlugins(definitions: ResolvedPluginDefinition[], flags: CommonFlags, options: Record<string, unknown>): Promise<void> {
+  const log = createLogger({ level: flags.logLevel });
+  const hostId = readHostId();
+  const runtime = {
+    root: flags.root,
+    hostId,
+    log,
+    options,
+    procRoot: flags.procRoot,
+    sysRoot: flags.sysRoot,
+    socketMode: flags.socketMode,
+    ...(flags.intervalMs ? { intervalMs: flags.intervalMs } : {}),
+  };
+  if (flags.once) {
+    const reports = await Promise.all(definitions.map((d) => collectOnce(d, runtime)));
+    const out = reports.length === 1 ? reports[0] : Object.fromEntries(definitions.map((d, i) => [d.id, reports[i]]));
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const running: RunningPlugin[] = [];
+  const stopAll = async () => {
+    await Promise.allSettled(running.map((p) => p.stop()));
+  };
+  installSignalHandlers(log, stopAll);
+  for (const definition of definitions) {
+    try {
+      running.push(await startPlugin(definition, runtime));
+    } catch (error) {
+      log.error('cannot start plugin', { plugin: definition.id, error: describeError(error) });
+      await stopAll();
+      process.exitCode = 1;
+      throw error;
+    }
+  }
+}
+
+function installSignalHandlers(log: Logger, stopAll: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    void stopAll().finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGHUP', () => stop('SIGHUP'));
+  process.on('uncaughtException', (error) => {
+    // Sockets are removed by the exit hook; log why we are going down first.
+    log.error('fatal error, exiting', { error: describeError(error), stack: error.stack?.split('\n')[1]?.trim() });
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.error('fatal unhandled rejection, exiting', { error: describeError(reason) });
+    process.exit(1);
+  });
+}
+
+/** Builds the commander program of a single-plugin bin (`scope-<id>`). */
+export function createPluginProgram(definition: ResolvedPluginDefinition): Command {
+  const program = new Command(`scope-${definition.id}`)
+    .description(`${definition.label}: ${definition.description}\n\nServes the Weave Scope plugin socket <root>/${definition.id}/${definition.id}.sock. The host id is $SCOPE_HOSTNAME, else the hostname, as Scope derives it.`)
+    .showHelpAfterError();
+  addCommonOptions(program);
+  addPluginOptions(program, [definition]);
+  program.action(async (opts: Record<string, unknown>) => {
+    await runPlugins([definition], readCommonFlags(opts), opts);
+  });
+  return program;
+}
+
+/** Entry point of a single-plugin bin: parse flags, run the plugin. */
+export async function runPluginCli(definition: ResolvedPluginDefinition, argv: string[] = process.argv): Promise<void> {
+  try {
+    await createPluginProgram(definition).parseAsync(argv);
+  } catch (error) {
+    process.stderr.write(`scope-${definition.id}: ${describeError(error)}\n`);
+    process.exit(process.exitCode && process.exitCode !== 0 ? process.exitCode : 1);
+  }
+}

@@ -1,0 +1,55 @@
+/** @scope-plugins/core: everything a Weave Scope probe plugin needs, so a plugin is one definition. */
+export { ERROR_CODES, ScopePluginError, describeError, type ScopePluginErrorCode } from './errors.js';
+export { LOG_LEVELS, createLogger, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
+export {
+  CONTROL_ID_PATTERN,
+  DEFAULT_PLUGINS_ROOT,
+  PLUGIN_ID_PATTERN,
+  containerImageNodeId,
+  containerNodeId,
+  hostNodeId,
+  isValidPluginId,
+  pluginIdFromSocketPath,
+  pluginSocketPath,
+  processNodeId,
+  readHostId,
+  validatePluginId,
+} from './protocol/ids.js';
+export { TOPOLOGY_NAMES, isTopologyKey, type TopologyKey, type TopologyName } from './protocol/topologies.js';
+export {
+  HOST_EXEC_CONTROL,
+  MULTICOLUMN_SEPARATOR,
+  NodeBuilder,
+  ReportBuilder,
+  TopologyBuilder,
+  createReport,
+  type LatestValue,
+  type TableRows,
+} from './report/builder.js';
+export { createMetricWindow, type MetricWindow, type MetricWindowOptions } from './report/metric-window.js';
+export { describeViolation, guardReport, type GuardOptions, type GuardResult } from './report/guard.js';
+export { diagnoseDecoded, formatPath, inspectReport, registryStatus, type InspectOptions, type Violation, type ViolationKind } from './report/inspect.js';
+export { isRfc3339 } from './report/rfc3339.js';
+export type * from './report/types.js';
+export { parseControlRequest, type ControlRequest } from './server/control-request.js';
+export { MAX_CONTROL_BODY_BYTES, createPluginHttpServer, type PluginHandlers } from './server/http-server.js';
+export { prepareSocketPath, removeSocketFile } from './server/socket-file.js';
+export {
+  definePlugin,
+  type CollectContext,
+  type ControlOutcome,
+  type PluginContext,
+  type PluginDefinition,
+  type PluginInstance,
+  type PluginOption,
+  type ResolvedPluginDefinition,
+} from './plugin/define.js';
+export { PluginCollector, collectOnce, startPlugin, type PluginHealth, type RunningPlugin, type RuntimeOptions } from './plugin/runtime.js';
+export { addCommonOptions, addPluginOptions, parsePositiveInt, readCommonFlags, type CommonFlags } from './cli/options.js';
+export { createPluginProgram, runPluginCli, runPlugins } from './cli/run.js';
+export { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, hasProblems, type Diagnosis, type TopologySummary } from './doctor/diagnose.js';
+export { doctorFailed, formatDoctor, runDoctor, type DoctorEntry, type DoctorOptions } from './doctor/doctor.js';
+export { createDoctorCommand } from './doctor/command.js';
+export { findPluginSockets } from './doctor/find-sockets.js';
+export { parseFirstJsonValue } from './doctor/first-json-value.js';
+export { pollReport, requestPlugin, type PollResult } from './doctor/poll.js';

@@ -1,0 +1,65 @@
+import { formatPath, inspectReport, registryStatus, type Violation } from './inspect.js';
+import type { Report } from './types.js';
+
+/** Options of {@link guardReport}. */
+export interface GuardOptions {
+  pluginId: string;
+  hostId?: string;
+}
+
+/** The result of {@link guardReport}: the report with every offending part removed, and what was removed. */
+export interface GuardResult {
+  report: Report;
+  violations: Violation[];
+}
+
+function removeAt(root: unknown, path: Array<string | number>): void {
+  let parent: unknown = root;
+  for (const part of path.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object') return;
+    parent = (parent as Record<string | number, unknown>)[part];
+  }
+  const last = path[path.length - 1];
+  if (last === undefined || parent === null || typeof parent !== 'object') return;
+  if (Array.isArray(parent) && typeof last === 'number') parent.splice(last, 1);
+  else delete (parent as Record<string | number, unknown>)[last];
+}
+
+function comparePaths(a: Array<string | number>, b: Array<string | number>): number {
+  // Deepest first, and for sibling array items the highest index first, so removals never shift a pending path.
+  if (a.length !== b.length) return b.length - a.length;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return y - x;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Checks everything a plugin emits before Scope sees it: any part that would make Scope reject the
+ * report, crash, lose data or overwrite the probe's own data is removed. `note`s are left alone.
+ * The spec itself must be right (core builds it); a wrong spec throws.
+ */
+export function guardReport(report: Report, options: GuardOptions): GuardResult {
+  const status = registryStatus(report, options.pluginId);
+  if (status !== 'ok') throw new TypeError(`plugin spec is invalid (${status}); this is a bug in the plugin definition`);
+  const violations = inspectReport(report, options).filter((v) => v.kind !== 'note');
+  if (violations.length === 0) return { report, violations };
+  const copy = structuredClone(report);
+  const paths = violations.map((v) => (v.path.at(-1) === 'timestamp' || v.path.at(-1) === 'date' ? v.path.slice(0, -1) : v.path));
+  // A bad timestamp or date takes its whole entry or sample with it.
+  const unique = new Map(paths.map((p) => [JSON.stringify(p), p]));
+  for (const path of [...unique.values()].sort(comparePaths)) {
+    if (path.length === 0 || path[0] === 'Plugins') continue;
+    removeAt(copy, path);
+  }
+  return { report: copy, violations };
+}
+
+/** One log line per guard violation. */
+export function describeViolation(violation: Violation): string {
+  return `${violation.kind}: ${formatPath(violation.path)}: ${violation.message}`;
+}

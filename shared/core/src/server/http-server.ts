@@ -1,0 +1,97 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseControlRequest, type ControlRequest } from './control-request.js';
+
+/** Largest control body accepted; the probe's are a few hundred bytes. */
+export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
+
+/** What the HTTP layer asks of a running plugin. */
+export interface PluginHandlers {
+  /** The current report body, already serialized: never computed on the request path. */
+  report(probeId: string | undefined): string;
+  /** Runs a control; always resolves to the JSON object to answer with. */
+  control(request: ControlRequest): Promise<Record<string, unknown>>;
+  /** Health of the plugin, for `GET /status`. */
+  status(): Record<string, unknown>;
+}
+
+function send(res: ServerResponse, statusCode: number, body: string): void {
+  res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | { error: string }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit) {
+        done = true;
+        resolve({ error: `control request body is larger than ${limit} bytes` });
+        // Stop reading; the socket is closed after the answer.
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (error) => {
+      if (!done) resolve({ error: `could not read the request body: ${error.message}` });
+    });
+  });
+}
+
+/**
+ * Creates the HTTP server a plugin serves on its socket (not yet listening).
+ * `GET /report` answers the cached report; `POST /control` always answers 200 with a JSON object, as
+ * Scope requires (another status would mark the plugin broken); unknown paths get a JSON 404.
+ */
+export function createPluginHttpServer(handlers: PluginHandlers, log: Logger): Server {
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://plugin');
+      const probeId = url.searchParams.get('probe_id') ?? undefined;
+      if (url.pathname === '/report') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, JSON.stringify({ error: `${req.method} is not allowed on /report; use GET` }));
+        return send(res, 200, handlers.report(probeId));
+      }
+      if (url.pathname === '/control') {
+        if (req.method !== 'POST') return send(res, 405, JSON.stringify({ error: `${req.method} is not allowed on /control; use POST` }));
+        const body = await readBody(req, MAX_CONTROL_BODY_BYTES);
+        if (typeof body !== 'string') {
+          log.warn('rejected control request', { reason: body.error });
+          res.setHeader('Connection', 'close');
+          return send(res, 200, JSON.stringify(body));
+        }
+        const request = parseControlRequest(body, probeId);
+        if ('error' in request) {
+          log.warn('rejected control request', { reason: request.error });
+          return send(res, 200, JSON.stringify(request));
+        }
+        return send(res, 200, JSON.stringify(await handlers.control(request)));
+      }
+      if (url.pathname === '/status' && req.method === 'GET') return send(res, 200, JSON.stringify(handlers.status()));
+      return send(res, 404, JSON.stringify({ error: `no such endpoint: ${req.method} ${url.pathname}; this is a Scope plugin serving GET /report and POST /control` }));
+    } catch (error) {
+      // The server must never crash on input: answer, log, keep serving.
+      log.error('request failed', { path: req.url, error: describeError(error) });
+      if (!res.headersSent) send(res, 500, JSON.stringify({ error: describeError(error) }));
+      else res.destroy();
+    }
+  });
+  server.on('clientError', (error, socket) => {
+    log.debug('bad HTTP from client', { error: error.message });
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"malformed HTTP request"}');
+    else socket.destroy();
+  });
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
