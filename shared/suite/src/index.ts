@@ -1,0 +1,3 @@
+/** The scope-plugins suite: all plugins in one process. */
+export { SUITE_PLUGINS, selectPlugins } from './plugins.js';
+export { createSuiteProgram } from './program.js';
