@@ -49,8 +49,8 @@ export function guardReport(report: Report, options: GuardOptions): GuardResult 
   const violations = inspectReport(report, options).filter((v) => v.kind !== 'note');
   if (violations.length === 0) return { report, violations };
   const copy = structuredClone(report);
-  const paths = violations.map((v) => (v.path.at(-1) === 'timestamp' || v.path.at(-1) === 'date' ? v.path.slice(0, -1) : v.path));
-  // A bad timestamp or date takes its whole entry or sample with it.
+  // A bad timestamp, date or value takes its whole latest entry or sample with it.
+  const paths = violations.map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
   const unique = new Map(paths.map((p) => [JSON.stringify(p), p]));
   for (const path of [...unique.values()].sort(comparePaths)) {
     if (path.length === 0 || path[0] === 'Plugins') continue;

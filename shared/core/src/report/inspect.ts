@@ -287,9 +287,9 @@ class Inspector {
     if (!node) return;
     const id = this.string(node['id'], [...path, 'id']);
     if (node['id'] === undefined || id === '') {
-      this.add('lost', [...path, 'id'], 'node has no id: unless the probe reports the same node, Scope re-keys it to "" and never shows it');
+      this.add('lost', path, 'node has no id: unless the probe reports the same node, Scope re-keys it to "" and never shows it');
     } else if (id !== undefined && id !== nodeKey) {
-      this.add('lost', [...path, 'id'], `node id ${JSON.stringify(id)} differs from its key ${JSON.stringify(nodeKey)}`);
+      this.add('lost', path, `node id ${JSON.stringify(id)} differs from its key ${JSON.stringify(nodeKey)}`);
     }
     this.nodeId(key, nodeKey, path);
     const topology = this.string(node['topology'], [...path, 'topology']);
