@@ -1,0 +1,289 @@
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import type { Logger } from '@scope-plugins/core';
+import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
+import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
+import { createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
+import { buildContainerRecord, isFullContainerId, type ContainerRecord } from './record.js';
+
+/** Connection state of an inventory. */
+export interface DockerInventoryStatus {
+  /** `connecting` until the first sync or failure; `up` while synced and following events; `down` while unreachable. */
+  state: 'connecting' | 'up' | 'down';
+  /** Why Docker is down, and how to fix it. */
+  reason?: string;
+  /** When this state began. */
+  since: Date;
+}
+
+/** A live view of the containers of one Docker engine. */
+export interface DockerInventory {
+  /** Containers by full id; empty while Docker is unreachable, so a vanished container is never served. */
+  containers(): ReadonlyMap<string, ContainerRecord>;
+  status(): DockerInventoryStatus;
+  /** Resolves after the first successful full sync or the first failure. */
+  ready(): Promise<void>;
+  /** Stops following Docker. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createDockerInventory}. */
+export interface DockerInventoryOptions {
+  /** Docker endpoint (see {@link parseDockerHost}). @default 'unix:///var/run/docker.sock' */
+  dockerHost?: string;
+  log: Logger;
+  /** Full list + inspect as a safety net behind the event stream. @default 30000 */
+  resyncMs?: number;
+  /** Stops the inventory when aborted. */
+  signal?: AbortSignal;
+  /** Deadline of each list/inspect request and of opening the event stream. @default 10000 */
+  requestTimeoutMs?: number;
+  /** First reconnect delay, doubled after each failure. @default 500 */
+  backoffInitialMs?: number;
+  /** Longest reconnect delay. @default 10000 */
+  backoffMaxMs?: number;
+  /** Parallel inspect requests during a full sync. @default 8 */
+  inspectConcurrency?: number;
+}
+
+function validatePositive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function httpStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+class StreamEndedError extends Error {
+  readonly code = 'ECONNRESET';
+}
+
+/**
+ * Follows one Docker engine: lists every container once (`all: true`) and inspects each, then follows the
+ * event stream so creations, removals, renames and state changes show within about a second, with a full
+ * resync every `resyncMs`. When Docker cannot be reached the inventory is emptied, one line per state change
+ * is logged through `log.transition`, and it reconnects with doubling backoff until Docker is back.
+ * Throws a TypeError for bad options.
+ */
+export function createDockerInventory(options: DockerInventoryOptions): DockerInventory {
+  if (!options || typeof options.log?.transition !== 'function') throw new TypeError('createDockerInventory needs options.log (a core Logger)');
+  const dockerHost = options.dockerHost ?? DEFAULT_DOCKER_HOST;
+  const endpoint = formatDockerEndpoint(parseDockerHost(dockerHost));
+  const resyncMs = validatePositive('resyncMs', options.resyncMs ?? 30_000);
+  const requestTimeoutMs = validatePositive('requestTimeoutMs', options.requestTimeoutMs ?? 10_000);
+  const backoffInitialMs = validatePositive('backoffInitialMs', options.backoffInitialMs ?? 500);
+  const backoffMaxMs = validatePositive('backoffMaxMs', options.backoffMaxMs ?? 10_000);
+  const inspectConcurrency = Math.floor(validatePositive('inspectConcurrency', options.inspectConcurrency ?? 8));
+  const docker = createDockerClient({ dockerHost });
+  const log = options.log;
+  const logKey = `docker:${endpoint}`;
+
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) stop.abort(options.signal.reason);
+  else options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+  let containers = new Map<string, ContainerRecord>();
+  let status: DockerInventoryStatus = { state: 'connecting', since: new Date() };
+  let settleReady: () => void = () => undefined;
+  const readyPromise = new Promise<void>((resolve) => {
+    settleReady = resolve;
+  });
+
+  const setStatus = (next: DockerInventoryStatus) => {
+    if (next.state !== status.state || next.reason !== status.reason) status = next;
+  };
+
+  const markDown = (failure: DockerFailure) => {
+    // Nothing from a lost connection may be served: the containers may be gone by now.
+    containers = new Map();
+    setStatus({ state: 'down', reason: failure.reason, since: new Date() });
+    log.transition(logKey, `down:${failure.code}`, 'warn', `Docker unreachable, serving no containers and retrying with backoff: ${failure.reason}`, { docker_host: endpoint });
+    settleReady();
+  };
+
+  const markUp = () => {
+    setStatus({ state: 'up', since: new Date() });
+    log.transition(logKey, 'up', 'info', 'Docker reachable; containers listed, following events', { docker_host: endpoint, containers: containers.size });
+    settleReady();
+  };
+
+  const requestSignal = (session: AbortSignal) => AbortSignal.any([session, AbortSignal.timeout(requestTimeoutMs)]);
+
+  /** Inspects one container; undefined if it no longer exists (or Docker refuses to describe it). */
+  const inspectOne = async (id: string, session: AbortSignal): Promise<ContainerRecord | undefined> => {
+    try {
+      const info = await docker.getContainer(id).inspect({ abortSignal: requestSignal(session) });
+      return buildContainerRecord(info);
+    } catch (error) {
+      const code = httpStatus(error);
+      if (code === 404) return undefined;
+      // Docker answered but cannot describe this one container: skip it rather than lose all the others.
+      if (code !== undefined) {
+        log.debug('container inspect refused; skipping it', { container: id, status: code });
+        return undefined;
+      }
+      throw error;
+    }
+  };
+
+  const fullSync = async (session: AbortSignal): Promise<Map<string, ContainerRecord>> => {
+    const list = await docker.listContainers({ all: true, abortSignal: requestSignal(session) });
+    const ids = list.map((c) => c.Id).filter(isFullContainerId);
+    const next = new Map<string, ContainerRecord>();
+    let cursor = 0;
+    const worker = async () => {
+      while (cursor < ids.length) {
+        const id = ids[cursor++]!;
+        const record = await inspectOne(id, session);
+        if (record) next.set(record.id, record);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(inspectConcurrency, ids.length) }, worker));
+    return next;
+  };
+
+  const runSession = async (session: AbortController): Promise<never> => {
+    let fail: (error: unknown) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    // Avoid an unhandled rejection if the stream fails before the session awaits `failed`.
+    failed.catch(() => undefined);
+    const touched = new Set<string>();
+    let syncing = true;
+    let chain = Promise.resolve();
+
+    const applyEvent = (id: string, action: string) => {
+      if (syncing) touched.add(id);
+      // One queue keeps events in Docker's order (create before destroy of the same container).
+      chain = chain.then(async () => {
+        if (session.signal.aborted) return;
+        if (action === 'destroy') {
+          containers.delete(id);
+          return;
+        }
+        try {
+          const record = await inspectOne(id, session.signal);
+          if (session.signal.aborted) return;
+          if (record) containers.set(id, record);
+          else containers.delete(id);
+        } catch (error) {
+          fail(error);
+        }
+      });
+    };
+
+    const opened = docker.getEvents({ filters: { type: ['container'] }, abortSignal: session.signal }) as unknown as Promise<Readable>;
+    let openTimer: NodeJS.Timeout | undefined;
+    const stream = await Promise.race([
+      opened,
+      new Promise<never>((_, reject) => {
+        openTimer = setTimeout(() => reject(Object.assign(new Error('opening the event stream timed out'), { code: 'ETIMEDOUT' })), requestTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(openTimer));
+    session.signal.addEventListener('abort', () => stream.destroy(), { once: true });
+    const splitter = createLineSplitter((line) => {
+      const event = parseDockerEvent(line);
+      if (event && isInventoryEvent(event) && isFullContainerId(event.id)) applyEvent(event.id, event.action);
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => splitter.push(chunk));
+    stream.on('error', (error) => fail(error));
+    stream.on('end', () => fail(new StreamEndedError('Docker closed the event stream')));
+    stream.on('close', () => fail(new StreamEndedError('Docker closed the event stream')));
+
+    const sync = async () => {
+      const next = await fullSync(session.signal);
+      if (session.signal.aborted) return;
+      // Let queued event work finish first, then re-check what changed while the list was being taken.
+      await chain;
+      const changed = [...touched];
+      touched.clear();
+      containers = next;
+      for (const id of changed) applyEvent(id, 'resync');
+      await chain;
+    };
+
+    await Promise.race([sync(), failed]);
+    syncing = false;
+    if (session.signal.aborted) return failed;
+    markUp();
+
+    const resyncLoop = async () => {
+      while (!session.signal.aborted) {
+        await sleep(resyncMs, session.signal);
+        if (session.signal.aborted) return;
+        syncing = true;
+        try {
+          await sync();
+        } catch (error) {
+          fail(error);
+          return;
+        } finally {
+          syncing = false;
+        }
+        log.debug('docker full resync done', { containers: containers.size });
+      }
+    };
+    void resyncLoop();
+    return failed;
+  };
+
+  const loop = (async () => {
+    let backoffMs = backoffInitialMs;
+    while (!stop.signal.aborted) {
+      const session = new AbortController();
+      const onStop = () => session.abort();
+      stop.signal.addEventListener('abort', onStop, { once: true });
+      let failure: DockerFailure | undefined;
+      try {
+        await runSession(session);
+      } catch (error) {
+        if (!stop.signal.aborted) failure = describeDockerFailure(error, endpoint);
+      } finally {
+        stop.signal.removeEventListener('abort', onStop);
+        // Ends the event stream and any request still running for this session.
+        session.abort();
+      }
+      if (stop.signal.aborted || !failure) break;
+      const wasUp = status.state === 'up';
+      markDown(failure);
+      if (wasUp) backoffMs = backoffInitialMs;
+      await sleep(backoffMs, stop.signal);
+      backoffMs = Math.min(backoffMs * 2, backoffMaxMs);
+    }
+    containers = new Map();
+    settleReady();
+  })();
+
+  let closing: Promise<void> | undefined;
+  return {
+    containers: () => containers,
+    status: () => status,
+    ready: () => readyPromise,
+    close() {
+      closing ??= (async () => {
+        options.signal?.removeEventListener('abort', onOuterAbort);
+        stop.abort(new Error('inventory closed'));
+        await loop;
+      })();
+      return closing;
+    },
+  };
+}
