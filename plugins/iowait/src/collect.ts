@@ -1,0 +1,226 @@
+/**
+ * The only host access of the iowait plugin: reads `<procRoot>/stat`, `<procRoot>/pressure/io`,
+ * `<procRoot>/diskstats`, `<sysRoot>/class/block/<dev>/partition`, and (optionally) block device
+ * metadata from systeminformation. Keeps the previous read as the baseline for deltas.
+ */
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '@scope-plugins/core';
+import { describeError } from '@scope-plugins/core';
+import si from 'systeminformation';
+import {
+  computeCpuShares,
+  computeDiskRates,
+  parseDiskstats,
+  parseProcStat,
+  parsePsi,
+  type CpuShares,
+  type CpuTimes,
+  type DiskRates,
+  type DiskStat,
+  type Psi,
+} from './parse.js';
+
+/** Size and kind of a block device, as systeminformation (lsblk) reports it. */
+export interface DiskInfo {
+  sizeBytes: number;
+  /** `HDD` (rotational), `SSD` (not rotational) or '' for other types. */
+  physical: string;
+}
+
+/** Where and how {@link createIowaitReader} reads. */
+export interface IowaitReaderOptions {
+  procRoot: string;
+  sysRoot: string;
+  log: Logger;
+  /** Devices whose name matches are left out of the table; undefined keeps all. */
+  diskExclude?: RegExp | undefined;
+  /** Keep partitions in the table. @default false */
+  includePartitions?: boolean;
+  /** Where device size/kind comes from; undefined disables it. @default readBlockDeviceInfo */
+  readDiskInfo?: (() => Promise<Map<string, DiskInfo>>) | undefined;
+  /** How often device metadata is refreshed. @default 60_000 */
+  diskInfoRefreshMs?: number;
+  /** Reads closer than this to the baseline reuse the last values (a control's immediate re-collect). @default 200 */
+  minSampleMs?: number;
+  /** Monotonic clock in ms. @default performance.now */
+  clock?: () => number;
+}
+
+/** One device row for the table. */
+export interface DiskRow extends DiskRates {
+  info?: DiskInfo;
+}
+
+/** What one read produced. */
+export interface HostSample {
+  /** Shares since the baseline; undefined until a second read (never a since-boot average). */
+  cpu?: CpuShares;
+  /** True when `cpu` was computed by this read (push it to the history); false when reused. */
+  fresh: boolean;
+  /** Undefined when the kernel has no /proc/pressure/io or it cannot be read. */
+  psi?: Psi;
+  /** Undefined until a second read, or when /proc/diskstats is missing. */
+  disks?: DiskRow[];
+}
+
+/** Reads a file; undefined when it does not exist or the kernel refuses it (PSI disabled with psi=0). */
+async function readOptional(path: string): Promise<{ text?: string; error?: string }> {
+  try {
+    return { text: await readFile(path, 'utf8') };
+  } catch (error) {
+    return { error: describeError(error) };
+  }
+}
+
+/** Block device metadata from systeminformation's `blockDevices()` (lsblk), by kernel name. */
+export async function readBlockDeviceInfo(timeoutMs = 5000): Promise<Map<string, DiskInfo>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`systeminformation.blockDevices() took longer than ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const devices = await Promise.race([si.blockDevices(), timeout]);
+    return new Map(devices.filter((d) => Number.isFinite(d.size)).map((d) => [d.name, { sizeBytes: d.size, physical: d.physical ?? '' }]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Creates a reader that keeps its own baseline; each `read()` returns shares and rates since the previous one. */
+export function createIowaitReader(options: IowaitReaderOptions) {
+  const { procRoot, sysRoot, log } = options;
+  const clock = options.clock ?? (() => performance.now());
+  const minSampleMs = options.minSampleMs ?? 200;
+  const refreshMs = options.diskInfoRefreshMs ?? 60_000;
+  const partitionCache = new Map<string, boolean>();
+  let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
+  let last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
+  let diskInfo = new Map<string, DiskInfo>();
+  let diskInfoAtMs = Number.NEGATIVE_INFINITY;
+  let diskInfoInflight: Promise<void> | undefined;
+  let clampedBefore = false;
+
+  const refreshDiskInfo = () => {
+    const read = options.readDiskInfo;
+    if (!read || diskInfoInflight || clock() - diskInfoAtMs < refreshMs) return;
+    diskInfoAtMs = clock();
+    // Not awaited: lsblk must never delay a collection; the next one picks the result up.
+    diskInfoInflight = read()
+      .then((info) => {
+        diskInfo = info;
+        log.transition('disk-info', info.size > 0 ? 'ok' : 'empty', info.size > 0 ? 'debug' : 'warn', info.size > 0 ? 'device size/kind from systeminformation' : 'systeminformation found no block devices (is lsblk installed?); the size and kind columns stay empty');
+      })
+      .catch((error: unknown) => {
+        log.transition('disk-info', 'failed', 'warn', 'cannot read block device metadata; the size and kind columns stay empty', { error: describeError(error) });
+      })
+      .finally(() => {
+        diskInfoInflight = undefined;
+      });
+  };
+
+  const isPartition = async (name: string): Promise<boolean> => {
+    const cached = partitionCache.get(name);
+    if (cached !== undefined) return cached;
+    // sysfs marks partitions with a `partition` file; names alone cannot tell (nbd10 vs sda10).
+    const partition = await access(join(sysRoot, 'class', 'block', name, 'partition')).then(
+      () => true,
+      () => false,
+    );
+    partitionCache.set(name, partition);
+    return partition;
+  };
+
+  const readPsi = async (): Promise<Psi | undefined> => {
+    const path = join(procRoot, 'pressure', 'io');
+    const { text, error } = await readOptional(path);
+    if (text === undefined) {
+      log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
+      return undefined;
+    }
+    try {
+      const psi = parsePsi(text);
+      log.transition('psi', 'ok', 'debug', 'PSI io available');
+      return psi;
+    } catch (parseError) {
+      log.transition('psi', 'bad', 'warn', `cannot parse ${path}; the PSI rows are left out`, { error: describeError(parseError) });
+      return undefined;
+    }
+  };
+
+  const readDisks = async (): Promise<DiskStat[] | undefined> => {
+    const path = join(procRoot, 'diskstats');
+    const { text, error } = await readOptional(path);
+    if (text === undefined) {
+      log.transition('diskstats', 'absent', 'warn', `cannot read ${path}; the block device table is left out`, { error });
+      return undefined;
+    }
+    try {
+      const disks = parseDiskstats(text);
+      log.transition('diskstats', 'ok', 'debug', 'diskstats available');
+      return disks;
+    } catch (parseError) {
+      log.transition('diskstats', 'bad', 'warn', `cannot parse ${path}; the block device table is left out`, { error: describeError(parseError) });
+      return undefined;
+    }
+  };
+
+  const selectDisks = async (rates: DiskRates[]): Promise<DiskRow[]> => {
+    const rows: DiskRow[] = [];
+    for (const rate of rates) {
+      if (options.diskExclude?.test(rate.name)) continue;
+      if (!options.includePartitions && (await isPartition(rate.name))) continue;
+      const info = diskInfo.get(rate.name);
+      rows.push(info ? { ...rate, info } : rate);
+    }
+    return rows;
+  };
+
+  return {
+    /** Reads the host once; throws (with the path and a hint) only when /proc/stat itself cannot be read. */
+    async read(): Promise<HostSample> {
+      refreshDiskInfo();
+      const statPath = join(procRoot, 'stat');
+      let statText: string;
+      try {
+        statText = await readFile(statPath, 'utf8');
+      } catch (error) {
+        throw new Error(`cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
+      }
+      const [disks, psi] = await Promise.all([readDisks(), readPsi()]);
+      const atMs = clock();
+      const cpu = parseProcStat(statText).total;
+      let fresh = false;
+      if (!baseline) {
+        baseline = { cpu, disks, atMs };
+      } else if (atMs - baseline.atMs >= minSampleMs) {
+        const shares = computeCpuShares(baseline.cpu, cpu);
+        if (shares) {
+          if (shares.clamped.length > 0 || clampedBefore) {
+            const fields = shares.clamped.join(',');
+            log.transition('clamp', fields, 'debug', fields === '' ? 'cpu counters move forward again' : 'a cpu counter went backwards (known for iowait on NO_HZ kernels); counted as 0', { fields });
+          }
+          clampedBefore = shares.clamped.length > 0;
+          const diskRates = baseline.disks && disks ? computeDiskRates(baseline.disks, disks, atMs - baseline.atMs) : undefined;
+          last = diskRates ? { cpu: shares, disks: diskRates } : { cpu: shares };
+          baseline = { cpu, disks, atMs };
+          fresh = true;
+        }
+        // No tick elapsed: keep the baseline so the next read spans a real interval.
+      }
+      const sample: HostSample = { fresh };
+      if (last.cpu) sample.cpu = last.cpu;
+      if (psi) sample.psi = psi;
+      if (last.disks && disks) sample.disks = await selectDisks(last.disks);
+      return sample;
+    },
+    /** Waits for a pending device metadata refresh. */
+    async settle(): Promise<void> {
+      await diskInfoInflight;
+    },
+  };
+}
+
+/** A reader made by {@link createIowaitReader}. */
+export type IowaitReader = ReturnType<typeof createIowaitReader>;

@@ -1,0 +1,212 @@
+/**
+ * @scope-plugins/iowait: the host's CPU I/O wait (or idle) as a Scope metric, computed from
+ * /proc/stat deltas, with the original plugin's switch controls, PSI io rows and a block device table.
+ */
+import { createMetricWindow, definePlugin, hostNodeId, type TableRows } from '@scope-plugins/core';
+import { createIowaitReader, readBlockDeviceInfo } from './collect.js';
+import { DEFAULT_DISK_EXCLUDE, diskRowId, formatNumber } from './parse.js';
+
+export * from './parse.js';
+export { createIowaitReader, readBlockDeviceInfo, type DiskInfo, type DiskRow, type HostSample, type IowaitReader, type IowaitReaderOptions } from './collect.js';
+
+/** Metric ids, as the original plugin (weaveworks-plugins/scope-iowait) used them. */
+export const IOWAIT_METRIC = 'iowait';
+/** Metric id of the idle graph. */
+export const IDLE_METRIC = 'idle';
+/** Control shown in idle mode. */
+export const SWITCH_TO_IOWAIT = 'switchToIOWait';
+/** Control shown in iowait mode. */
+export const SWITCH_TO_IDLE = 'switchToIdle';
+/** Prefix of the block device table's latest keys. */
+export const DISK_TABLE_PREFIX = 'iowait_disk_';
+
+/** Which metric the host node carries. */
+export type IowaitMode = typeof IOWAIT_METRIC | typeof IDLE_METRIC;
+
+/** Metadata latest keys (none starts with {@link DISK_TABLE_PREFIX}). */
+export const LATEST_KEYS = {
+  mode: 'iowait_mode',
+  iowait: 'iowait_iowait_percent',
+  idle: 'iowait_idle_percent',
+  psiSome: 'iowait_psi_some_avg10',
+  psiFull: 'iowait_psi_full_avg10',
+} as const;
+
+/** Column ids of the block device table. */
+export const DISK_COLUMNS = {
+  device: 'device',
+  readsPerSec: 'reads_per_sec',
+  writesPerSec: 'writes_per_sec',
+  utilPercent: 'util_percent',
+  avgWaitMs: 'avg_wait_ms',
+  sizeGib: 'size_gib',
+  kind: 'kind',
+} as const;
+
+/** The plugin's own options, validated. */
+export interface IowaitOptions {
+  /** Metric shown at start. @default 'iowait' */
+  mode: IowaitMode;
+  /** History kept per metric. @default 60_000 */
+  windowMs: number;
+  /** Devices left out of the table; undefined keeps all. @default /^(loop|ram|zram)[0-9]+$/ */
+  diskExclude: RegExp | undefined;
+  /** Keep partitions in the table. @default false */
+  diskPartitions: boolean;
+  /** Size/kind columns from systeminformation (lsblk). @default true */
+  diskInfo: boolean;
+}
+
+function parseMode(value: unknown): IowaitMode {
+  if (value === IOWAIT_METRIC || value === IDLE_METRIC) return value;
+  throw new TypeError(`--mode must be "iowait" or "idle", got ${JSON.stringify(value)}`);
+}
+
+function parseWindowMs(value: unknown): number {
+  const number = typeof value === 'string' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1000) {
+    throw new TypeError(`--window-ms must be an integer of at least 1000 (ms), got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+function parseDiskExclude(value: unknown): RegExp | undefined {
+  if (value instanceof RegExp) return value;
+  if (typeof value !== 'string') throw new TypeError(`--disk-exclude must be a regular expression, got ${JSON.stringify(value)}`);
+  if (value === '') return undefined;
+  try {
+    return new RegExp(value);
+  } catch (cause) {
+    throw new TypeError(`--disk-exclude must be a valid regular expression, got ${JSON.stringify(value)}`, { cause });
+  }
+}
+
+/** Validates the plugin's options (flags or a plain object), filling in defaults; throws a TypeError showing a bad value. */
+export function resolveIowaitOptions(options: Record<string, unknown>): IowaitOptions {
+  return {
+    mode: parseMode(options['mode'] ?? IOWAIT_METRIC),
+    windowMs: parseWindowMs(options['windowMs'] ?? 60_000),
+    diskExclude: parseDiskExclude(options['diskExclude'] ?? DEFAULT_DISK_EXCLUDE),
+    diskPartitions: options['diskPartitions'] === true,
+    diskInfo: options['diskInfo'] !== false,
+  };
+}
+
+const GIB = 1024 ** 3;
+
+/** The iowait plugin definition. */
+export const plugin = definePlugin({
+  id: 'iowait',
+  label: 'IO Wait',
+  description: 'CPU I/O wait or idle of the host, from /proc/stat deltas; PSI io and block devices',
+  intervalMs: 1000,
+  // Shares need two reads: --once collects twice, one interval apart.
+  onceCollects: 2,
+  topologies: {
+    Host: {
+      metricTemplates: [
+        { id: IOWAIT_METRIC, label: 'IO Wait', format: 'percent', priority: 0.1 },
+        { id: IDLE_METRIC, label: 'Idle', format: 'percent', priority: 0.1 },
+      ],
+      metadataTemplates: [
+        { id: LATEST_KEYS.iowait, label: 'IO wait %', dataType: 'number', from: 'latest', priority: 1.1 },
+        { id: LATEST_KEYS.idle, label: 'Idle %', dataType: 'number', from: 'latest', priority: 1.2 },
+        { id: LATEST_KEYS.psiSome, label: 'IO pressure some (avg10) %', dataType: 'number', from: 'latest', priority: 1.3 },
+        { id: LATEST_KEYS.psiFull, label: 'IO pressure full (avg10) %', dataType: 'number', from: 'latest', priority: 1.4 },
+        { id: LATEST_KEYS.mode, label: 'IO wait graph', from: 'latest', priority: 10.1 },
+      ],
+      tableTemplates: [
+        {
+          id: 'iowait-disks',
+          label: 'Block devices',
+          prefix: DISK_TABLE_PREFIX,
+          type: 'multicolumn-table',
+          columns: [
+            { id: DISK_COLUMNS.device, label: 'Device' },
+            { id: DISK_COLUMNS.readsPerSec, label: 'Reads/s', dataType: 'number' },
+            { id: DISK_COLUMNS.writesPerSec, label: 'Writes/s', dataType: 'number' },
+            { id: DISK_COLUMNS.utilPercent, label: 'Util %', dataType: 'number' },
+            { id: DISK_COLUMNS.avgWaitMs, label: 'Avg wait ms', dataType: 'number' },
+            { id: DISK_COLUMNS.sizeGib, label: 'Size GiB', dataType: 'number' },
+            { id: DISK_COLUMNS.kind, label: 'Kind' },
+          ],
+        },
+      ],
+      // Same ids as the original; its Font Awesome 4 icons (fa-clock-o, fa-gears) do not exist in FA5.
+      controls: [
+        { id: SWITCH_TO_IOWAIT, human: 'Switch to IO wait', icon: 'fa-clock', rank: 1 },
+        { id: SWITCH_TO_IDLE, human: 'Switch to idle', icon: 'fa-cogs', rank: 1 },
+      ],
+    },
+  },
+  options: [
+    { flags: '--mode <mode>', description: 'metric shown at start: iowait or idle', default: IOWAIT_METRIC, env: 'SCOPE_IOWAIT_MODE', parse: (value) => parseMode(value) },
+    { flags: '--window-ms <ms>', description: 'history kept per metric (ms)', default: 60_000, env: 'SCOPE_IOWAIT_WINDOW_MS', parse: (value) => parseWindowMs(value) },
+    {
+      flags: '--disk-exclude <regex>',
+      description: 'block devices left out of the table ("" keeps all)',
+      default: DEFAULT_DISK_EXCLUDE,
+      env: 'SCOPE_IOWAIT_DISK_EXCLUDE',
+      parse: (value) => (parseDiskExclude(value), value),
+    },
+    { flags: '--disk-partitions', description: 'show partitions in the block device table', default: false, env: 'SCOPE_IOWAIT_DISK_PARTITIONS' },
+    { flags: '--no-disk-info', description: 'leave out the size/kind columns (no lsblk via systeminformation)' },
+  ],
+  create(ctx) {
+    const options = resolveIowaitOptions(ctx.options);
+    let mode: IowaitMode = options.mode;
+    const windows = {
+      [IOWAIT_METRIC]: createMetricWindow({ windowMs: options.windowMs, min: 0, max: 100 }),
+      [IDLE_METRIC]: createMetricWindow({ windowMs: options.windowMs, min: 0, max: 100 }),
+    };
+    const reader = createIowaitReader({
+      procRoot: ctx.procRoot,
+      sysRoot: ctx.sysRoot,
+      log: ctx.log,
+      diskExclude: options.diskExclude,
+      includePartitions: options.diskPartitions,
+      readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo() : undefined,
+    });
+    return {
+      async collect({ report, now, hostId }) {
+        const sample = await reader.read();
+        // Both histories grow whatever the mode, so a switch shows a full graph at once.
+        if (sample.fresh && sample.cpu) {
+          windows[IOWAIT_METRIC].push(sample.cpu.percent.iowait, now);
+          windows[IDLE_METRIC].push(sample.cpu.percent.idle, now);
+        }
+        const node = report.topology('Host').node(hostNodeId(hostId));
+        node.latest(LATEST_KEYS.mode, mode);
+        if (sample.cpu) {
+          node.latest(LATEST_KEYS.iowait, formatNumber(sample.cpu.percent.iowait)).latest(LATEST_KEYS.idle, formatNumber(sample.cpu.percent.idle));
+        }
+        if (sample.psi) {
+          node.latest(LATEST_KEYS.psiSome, formatNumber(sample.psi.some.avg10));
+          if (sample.psi.full) node.latest(LATEST_KEYS.psiFull, formatNumber(sample.psi.full.avg10));
+        }
+        if (sample.disks) {
+          const rows: TableRows = {};
+          for (const disk of sample.disks) {
+            rows[diskRowId(disk.name)] = {
+              [DISK_COLUMNS.device]: disk.name,
+              [DISK_COLUMNS.readsPerSec]: formatNumber(disk.readsPerSec, 1),
+              [DISK_COLUMNS.writesPerSec]: formatNumber(disk.writesPerSec, 1),
+              [DISK_COLUMNS.utilPercent]: formatNumber(disk.utilPercent, 1),
+              [DISK_COLUMNS.avgWaitMs]: formatNumber(disk.avgWaitMs, 2),
+              [DISK_COLUMNS.sizeGib]: disk.info ? formatNumber(disk.info.sizeBytes / GIB, 1) : undefined,
+              [DISK_COLUMNS.kind]: disk.info?.physical || undefined,
+            };
+          }
+          node.table(DISK_TABLE_PREFIX, rows);
+        }
+        node.metricValue(mode, windows[mode].toMetric(now));
+        node.activeControls([mode === IOWAIT_METRIC ? SWITCH_TO_IDLE : SWITCH_TO_IOWAIT]);
+      },
+      control(request) {
+        // Core has checked the control is the one active on this node; the shortcut report follows.
+        mode = request.control === SWITCH_TO_IOWAIT ? IOWAIT_METRIC : IDLE_METRIC;
+        return { value: { mode } };
+      },
+    };
+  },
+});

@@ -1,0 +1,245 @@
+/**
+ * Pure parsers and arithmetic for /proc/stat, /proc/pressure/io and /proc/diskstats.
+ * Text in, typed records out; nothing here touches the host.
+ */
+
+/** Names of the cpu time fields of /proc/stat, in file order (proc(5)). */
+export const CPU_TIME_FIELDS = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal', 'guest', 'guestNice'] as const;
+
+/** One cpu time field name. */
+export type CpuTimeField = (typeof CPU_TIME_FIELDS)[number];
+
+/** Cumulative cpu times in USER_HZ ticks; fields an old kernel does not print are 0. */
+export type CpuTimes = Record<CpuTimeField, number>;
+
+/** The cpu lines of /proc/stat. */
+export interface ProcStat {
+  /** The aggregate `cpu` line (all CPUs). */
+  total: CpuTimes;
+  /** Per-CPU lines by name (`cpu0`, `cpu1`, ...). */
+  cpus: Record<string, CpuTimes>;
+}
+
+/** Fields that make up the time base: guest and guest_nice are left out, they are already inside user and nice. */
+const TOTAL_FIELDS: readonly CpuTimeField[] = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal'];
+
+function parseCounter(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw new Error(`${what}: expected a non-negative integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Parses /proc/stat; throws an Error naming the bad line when the aggregate `cpu` line is missing or malformed. */
+export function parseProcStat(text: string): ProcStat {
+  let total: CpuTimes | undefined;
+  const cpus: Record<string, CpuTimes> = {};
+  for (const line of text.split('\n')) {
+    const match = /^(cpu\d*)\s+(.*)$/.exec(line.trim());
+    if (!match) continue;
+    const [, name, rest] = match as unknown as [string, string, string];
+    const values = rest.split(/\s+/);
+    // user, nice, system, idle exist on every kernel; iowait since 2.5.41, steal 2.6.11, guest 2.6.24, guest_nice 2.6.33.
+    if (values.length < 4) throw new Error(`/proc/stat line ${JSON.stringify(line)}: expected at least 4 cpu time fields, got ${values.length}`);
+    const times = Object.fromEntries(CPU_TIME_FIELDS.map((field, i) => [field, values[i] === undefined ? 0 : parseCounter(values[i], `/proc/stat ${name} ${field}`)])) as CpuTimes;
+    if (name === 'cpu') total = times;
+    else cpus[name] = times;
+  }
+  if (!total) throw new Error('/proc/stat has no aggregate "cpu" line');
+  return { total, cpus };
+}
+
+/** Shares of cpu time between two /proc/stat reads, in percent of the time base (all fields but guest and guest_nice). */
+export interface CpuShares {
+  /** Percent per field; guest and guest_nice are shares of the same base (they are part of user/nice). */
+  percent: CpuTimes;
+  /** Ticks elapsed in the time base, summed over CPUs. */
+  totalTicks: number;
+  /** Fields whose counter went backwards; their delta counted as 0. */
+  clamped: CpuTimeField[];
+}
+
+/**
+ * Cpu shares between two reads of the same counters. A counter that went backwards (iowait does, on
+ * NO_HZ kernels, when an idle CPU's sleep is reattributed) counts as 0, never negative. Returns
+ * undefined when no tick elapsed: there is nothing to divide, and never a since-boot average.
+ */
+export function computeCpuShares(prev: CpuTimes, next: CpuTimes): CpuShares | undefined {
+  const clamped: CpuTimeField[] = [];
+  const delta = {} as CpuTimes;
+  for (const field of CPU_TIME_FIELDS) {
+    const d = next[field] - prev[field];
+    if (d < 0) clamped.push(field);
+    delta[field] = Math.max(0, d);
+  }
+  const totalTicks = TOTAL_FIELDS.reduce((sum, field) => sum + delta[field], 0);
+  if (totalTicks <= 0) return undefined;
+  const percent = Object.fromEntries(CPU_TIME_FIELDS.map((field) => [field, Math.min(100, (delta[field] / totalTicks) * 100)])) as CpuTimes;
+  return { percent, totalTicks, clamped };
+}
+
+/** One PSI line: averages in percent, total stall time in microseconds. */
+export interface PsiLine {
+  avg10: number;
+  avg60: number;
+  avg300: number;
+  totalUs: number;
+}
+
+/** /proc/pressure/io: `some` always, `full` on kernels that print it (all since 5.2 for io). */
+export interface Psi {
+  some: PsiLine;
+  full?: PsiLine;
+}
+
+function parsePsiNumber(fields: Map<string, string>, key: string, line: string): number {
+  const text = fields.get(key);
+  const value = text === undefined ? Number.NaN : Number(text);
+  if (text === undefined || text === '' || !Number.isFinite(value) || value < 0) {
+    throw new Error(`PSI line ${JSON.stringify(line)}: ${key} is ${text === undefined ? 'missing' : `not a number (${JSON.stringify(text)})`}`);
+  }
+  return value;
+}
+
+/** Parses a /proc/pressure/* file; throws an Error naming the bad line. */
+export function parsePsi(text: string): Psi {
+  const lines: Partial<Record<'some' | 'full', PsiLine>> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const [kind, ...pairs] = line.split(/\s+/);
+    if (kind !== 'some' && kind !== 'full') throw new Error(`PSI line ${JSON.stringify(line)}: expected "some" or "full" first`);
+    const fields = new Map(pairs.map((pair) => pair.split('=', 2) as [string, string]));
+    lines[kind] = {
+      avg10: parsePsiNumber(fields, 'avg10', line),
+      avg60: parsePsiNumber(fields, 'avg60', line),
+      avg300: parsePsiNumber(fields, 'avg300', line),
+      totalUs: parsePsiNumber(fields, 'total', line),
+    };
+  }
+  if (!lines.some) throw new Error('PSI file has no "some" line');
+  return lines.full ? { some: lines.some, full: lines.full } : { some: lines.some };
+}
+
+/** Cumulative counters of one /proc/diskstats line (Documentation/admin-guide/iostats.rst). */
+export interface DiskStat {
+  major: number;
+  minor: number;
+  name: string;
+  readsCompleted: number;
+  readsMerged: number;
+  sectorsRead: number;
+  readMs: number;
+  writesCompleted: number;
+  writesMerged: number;
+  sectorsWritten: number;
+  writeMs: number;
+  inFlight: number;
+  ioMs: number;
+  weightedIoMs: number;
+  /** Since 4.18; 0 before. */
+  discardsCompleted: number;
+  discardMs: number;
+}
+
+const DISKSTAT_FIELDS = [
+  'readsCompleted',
+  'readsMerged',
+  'sectorsRead',
+  'readMs',
+  'writesCompleted',
+  'writesMerged',
+  'sectorsWritten',
+  'writeMs',
+  'inFlight',
+  'ioMs',
+  'weightedIoMs',
+  'discardsCompleted',
+  'discardsMerged',
+  'sectorsDiscarded',
+  'discardMs',
+] as const;
+
+/** Parses /proc/diskstats (14, 18 or 20 fields a line); throws an Error naming the bad line. */
+export function parseDiskstats(text: string): DiskStat[] {
+  const out: DiskStat[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const parts = line.split(/\s+/);
+    if (parts.length < 14) throw new Error(`/proc/diskstats line ${JSON.stringify(line)}: expected at least 14 fields, got ${parts.length}`);
+    const [major, minor, name, ...counters] = parts as [string, string, string, ...string[]];
+    const values = Object.fromEntries(
+      DISKSTAT_FIELDS.map((field, i) => [field, counters[i] === undefined ? 0 : parseCounter(counters[i], `/proc/diskstats ${name} ${field}`)]),
+    ) as Record<(typeof DISKSTAT_FIELDS)[number], number>;
+    out.push({
+      major: parseCounter(major, `/proc/diskstats ${name} major`),
+      minor: parseCounter(minor, `/proc/diskstats ${name} minor`),
+      name,
+      readsCompleted: values.readsCompleted,
+      readsMerged: values.readsMerged,
+      sectorsRead: values.sectorsRead,
+      readMs: values.readMs,
+      writesCompleted: values.writesCompleted,
+      writesMerged: values.writesMerged,
+      sectorsWritten: values.sectorsWritten,
+      writeMs: values.writeMs,
+      inFlight: values.inFlight,
+      ioMs: values.ioMs,
+      weightedIoMs: values.weightedIoMs,
+      discardsCompleted: values.discardsCompleted,
+      discardMs: values.discardMs,
+    });
+  }
+  return out;
+}
+
+/** Per-device rates between two /proc/diskstats reads. */
+export interface DiskRates {
+  name: string;
+  readsPerSec: number;
+  writesPerSec: number;
+  /** Share of wall time the device had I/O in flight (iostat's %util), 0–100. */
+  utilPercent: number;
+  /** Mean time a completed read, write or discard took, queueing included (iostat's await); 0 without I/O. */
+  avgWaitMs: number;
+}
+
+/**
+ * Rates of every device present in both reads, in `next`'s order. Counters that went backwards
+ * (a device re-attached under the same name, 32-bit wrap on old kernels) count as 0.
+ */
+export function computeDiskRates(prev: readonly DiskStat[], next: readonly DiskStat[], elapsedMs: number): DiskRates[] {
+  if (!Number.isFinite(elapsedMs) || elapsedMs <= 0) throw new RangeError(`elapsedMs must be a positive number, got ${elapsedMs}`);
+  const before = new Map(prev.map((d) => [d.name, d]));
+  const out: DiskRates[] = [];
+  for (const disk of next) {
+    const old = before.get(disk.name);
+    if (!old) continue;
+    const d = (field: keyof Omit<DiskStat, 'name'>) => Math.max(0, disk[field] - old[field]);
+    const ios = d('readsCompleted') + d('writesCompleted') + d('discardsCompleted');
+    const waitMs = d('readMs') + d('writeMs') + d('discardMs');
+    out.push({
+      name: disk.name,
+      readsPerSec: (d('readsCompleted') * 1000) / elapsedMs,
+      writesPerSec: (d('writesCompleted') * 1000) / elapsedMs,
+      utilPercent: Math.min(100, (d('ioMs') / elapsedMs) * 100),
+      avgWaitMs: ios > 0 ? waitMs / ios : 0,
+    });
+  }
+  return out;
+}
+
+/** Default pattern of devices left out of the table: loop, ram and zram devices hold no disk I/O. */
+export const DEFAULT_DISK_EXCLUDE = '^(loop|ram|zram)[0-9]+$';
+
+/**
+ * A multicolumn row id for a device: digit runs zero-padded to 6 places so rows sort naturally
+ * (`nvme2n1` before `nvme10n1`); `___` (Scope's cell separator) never appears in the result.
+ */
+export function diskRowId(name: string): string {
+  return name.replace(/\d+/g, (digits) => digits.padStart(6, '0')).replace(/_{3,}/g, (run) => '_-'.repeat(Math.ceil(run.length / 2)).slice(0, run.length));
+}
+
+/** Rounds for display in a latest string: 2 decimals, no trailing noise. */
+export function formatNumber(value: number, decimals = 2): string {
+  return String(Number(value.toFixed(decimals)));
+}
