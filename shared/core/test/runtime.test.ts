@@ -113,6 +113,19 @@ describe('socket lifecycle', () => {
     expect(await exists(first.socketPath)).toBe(true);
   });
 
+  it('a fatal error exits 1, says why, and still removes the socket', async () => {
+    const root = await tempRoot();
+    const child = spawn(process.execPath, [DEMO_BIN, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEMO_CRASH_AFTER_MS: '300' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const socket = pluginSocketPath(root, 'demo');
+    for (let i = 0; i < 100 && !(await exists(socket)); i++) await sleep(20);
+    expect(await exists(socket)).toBe(true);
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(1);
+    expect(stderr).toMatch(/fatal error, exiting.*demo crash requested/);
+    expect(await exists(socket)).toBe(false);
+  });
+
   it('--once prints one valid report and exits without a socket', async () => {
     const root = await tempRoot();
     const child = spawn(process.execPath, [DEMO_BIN, '--once', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: 'once-host' } });
@@ -131,6 +144,21 @@ describe('socket lifecycle', () => {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
     for (const flag of ['--root <dir>', '--once', '--log-level <level>', '--interval-ms <ms>', '--proc-root <dir>', '--socket-mode <octal>', 'SCOPE_PLUGINS_ROOT']) expect(stdout).toContain(flag);
+  });
+});
+
+describe('test helpers', () => {
+  it('fail a test whose plugin made the guard remove something', async () => {
+    const plugin = definePlugin({
+      id: 'sloppy',
+      label: 'Sloppy',
+      description: 'emits a probe-owned key',
+      intervalMs: 100,
+      create: () => ({ collect: ({ report, hostId }) => void report.topology('Host').node(hostNodeId(hostId)).latest('host_name', 'hijack') }),
+    });
+    const p = await startTestPlugin(plugin, { hostId: 'h' });
+    await p.waitForReport((r) => r.Host?.nodes?.['h;<host>'] !== undefined);
+    await expect(p.stop()).rejects.toThrow(/emitted \d+ report part\(s\) the guard had to remove:[\s\S]*host_name/);
   });
 });
 
@@ -265,7 +293,7 @@ describe('HTTP on the socket', () => {
         },
       }),
     });
-    const p = await started(plugin);
+    const p = await started(plugin, { allowGuardViolations: true });
     const report = await p.waitForReport((r) => r.Host?.nodes?.['h;<host>'] !== undefined);
     expect(Object.keys(report.Host!.nodes!['h;<host>']!.latest!)).toEqual(['sloppy_t_r1___c']);
     expect((await p.doctor()).violations.filter((v) => v.kind !== 'note')).toEqual([]);

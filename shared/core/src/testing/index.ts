@@ -10,7 +10,7 @@ import type { Report } from '../report/types.js';
 
 export { requestPlugin, pollReport, type PollResult };
 
-/** A plugin started on a temporary root, reachable over its real socket. */
+/** A plugin started on a temporary root, reachable over its real socket. `stop()` throws if the report guard ever had to remove something. */
 export interface TestPlugin {
   root: string;
   socketPath: string;
@@ -30,8 +30,10 @@ export interface TestPlugin {
 
 /** Options of {@link startTestPlugin}. */
 export interface TestPluginOptions extends Omit<RuntimeOptions, 'root' | 'log'> {
-  /** @default 'warn' */
+  /** @default 'debug' */
   logLevel?: LogLevel;
+  /** Tests fail on any report-guard violation unless this is set (for tests of the guard itself). @default false */
+  allowGuardViolations?: boolean;
 }
 
 /** Starts `definition` on a fresh temporary plugins root and gives helpers to talk to it over its socket. */
@@ -75,8 +77,13 @@ export async function startTestPlugin(definition: ResolvedPluginDefinition, opti
       throw new Error(`report did not reach the expected state within ${timeoutMs} ms; last report: ${JSON.stringify(last).slice(0, 2000)}`);
     },
     async stop() {
+      const { guardViolations } = running.health();
       await running.stop();
       await rm(root, { recursive: true, force: true });
+      if (guardViolations > 0 && !options.allowGuardViolations) {
+        const lines = logs.filter((line) => line.includes('report guard removed')).join('\n');
+        throw new Error(`plugin ${definition.id} emitted ${guardViolations} report part(s) the guard had to remove:\n${lines}`);
+      }
     },
   };
 }
