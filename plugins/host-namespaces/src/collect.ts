@@ -1,0 +1,288 @@
+/**
+ * The only host access of host-namespaces: the `/proc` walk, the `lsns` subprocess, `/etc/passwd`.
+ * Both namespace sources give the same {@link NamespaceScan}, so either can serve the table and the
+ * other can check it.
+ */
+import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import {
+  NAMESPACE_TYPES,
+  parseCmdline,
+  parseLsnsJson,
+  parseNamespaceLink,
+  parsePasswd,
+  sortNamespaces,
+  type NamespaceRecord,
+  type NamespaceType,
+} from './parse.js';
+
+/** Where a scan came from. */
+export type NamespaceSourceName = 'proc' | 'lsns';
+
+/** One complete look at the host's namespaces. */
+export interface NamespaceScan {
+  source: NamespaceSourceName;
+  namespaces: NamespaceRecord[];
+  /** Processes whose namespaces were read. */
+  processes: number;
+  /** Processes skipped: exited mid-scan or unreadable (EACCES). Always 0 for lsns, which skips silently. */
+  skipped: number;
+}
+
+/** A way to read the namespaces: the `/proc` walk or `lsns`. */
+export interface NamespaceSource {
+  readonly name: NamespaceSourceName;
+  read(signal?: AbortSignal): Promise<NamespaceScan>;
+}
+
+/** Error codes of {@link NamespaceSourceError}. */
+export const SOURCE_ERROR_CODES = {
+  PROC_UNREADABLE: 'the proc root cannot be listed',
+  LSNS_MISSING: 'lsns is not installed',
+  LSNS_FAILED: 'lsns failed or timed out',
+  LSNS_OUTPUT: 'lsns printed something that is not namespace JSON',
+} as const;
+
+/** The one runtime error of the namespace sources; the original failure is in `cause`. */
+export class NamespaceSourceError extends Error {
+  override readonly name = 'NamespaceSourceError';
+  readonly code: keyof typeof SOURCE_ERROR_CODES;
+
+  constructor(code: keyof typeof SOURCE_ERROR_CODES, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Options shared by both sources. */
+export interface NamespaceSourceOptions {
+  /** Namespace types to read. @default NAMESPACE_TYPES */
+  types?: readonly NamespaceType[];
+}
+
+/** Options of {@link readNamespacesFromProc}. */
+export interface ProcSourceOptions extends NamespaceSourceOptions {
+  /** User database for uid → name. @default '/etc/passwd' */
+  passwdPath?: string;
+  /** Processes read at the same time (each is up to 8 readlinks). @default 32 */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** True for the errors that mean "this process is gone or not ours to read": skipped quietly, like lsns does. */
+function isSkippable(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'EACCES' || code === 'EPERM';
+}
+
+/** Lists the pids under `procRoot`, ascending. */
+export async function readPids(procRoot: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(procRoot);
+  } catch (error) {
+    throw new NamespaceSourceError('PROC_UNREADABLE', `cannot list ${procRoot}: ${(error as Error).message}`, { cause: error });
+  }
+  const pids: number[] = [];
+  for (const name of names) if (/^\d+$/.test(name)) pids.push(Number(name));
+  return pids.sort((a, b) => a - b);
+}
+
+/**
+ * Reads one process's namespace inodes from `<procRoot>/<pid>/ns/<type>` links. Types whose link is missing
+ * (kernel without that namespace type) or unreadable are left out; `undefined` when none could be read
+ * (the process exited, or it is not ours to read).
+ */
+export async function readProcessNamespaces(
+  procRoot: string,
+  pid: number,
+  types: readonly NamespaceType[] = NAMESPACE_TYPES,
+): Promise<Partial<Record<NamespaceType, string>> | undefined> {
+  const namespaces: Partial<Record<NamespaceType, string>> = {};
+  let found = false;
+  await Promise.all(
+    types.map(async (type) => {
+      try {
+        const link = parseNamespaceLink(await readlink(join(procRoot, String(pid), 'ns', type)));
+        if (link && link.type === type) {
+          namespaces[type] = link.inode;
+          found = true;
+        }
+      } catch (error) {
+        if (!isSkippable(error)) throw error;
+      }
+    }),
+  );
+  return found ? namespaces : undefined;
+}
+
+/**
+ * The host's namespaces: those of pid 1 under `procRoot`, or of pid 2 (kthreadd, whose kernel threads always
+ * live in the initial namespaces) when pid 1 cannot be read (some sandboxes deny it even to root).
+ */
+export async function readHostNamespaces(procRoot: string): Promise<{ pid: number; namespaces: Partial<Record<NamespaceType, string>> } | undefined> {
+  for (const pid of [1, 2]) {
+    const namespaces = await readProcessNamespaces(procRoot, pid);
+    if (namespaces) return { pid, namespaces };
+  }
+  return undefined;
+}
+
+/** Reads the command lsns shows for a pid: its command line, else its `comm` (kernel threads); '' if it is gone. */
+export async function readCommand(procRoot: string, pid: number): Promise<string> {
+  try {
+    const cmdline = parseCmdline(await readFile(join(procRoot, String(pid), 'cmdline'), 'utf8'));
+    if (cmdline !== '') return cmdline;
+    return (await readFile(join(procRoot, String(pid), 'comm'), 'utf8')).trim();
+  } catch (error) {
+    if (isSkippable(error) || errnoCode(error) === 'EINVAL') return '';
+    throw error;
+  }
+}
+
+/** Reads uid → name from a passwd file; an unreadable file gives an empty map (users are then shown by uid). */
+export async function readUserNames(passwdPath = '/etc/passwd'): Promise<Map<number, string>> {
+  try {
+    return parsePasswd(await readFile(passwdPath, 'utf8'));
+  } catch {
+    // No passwd file (e.g. a distroless image): numeric uids are still correct output.
+    return new Map();
+  }
+}
+
+/**
+ * The owner lsns shows: the uid owning `/proc/<pid>` (the process's effective uid; root for non-dumpable
+ * processes), by name when the passwd file knows it. Undefined if the process is gone.
+ */
+async function readOwner(procRoot: string, pid: number, users: Map<number, string>): Promise<string | undefined> {
+  try {
+    const { uid } = await stat(join(procRoot, String(pid)));
+    return users.get(uid) ?? String(uid);
+  } catch (error) {
+    if (isSkippable(error)) return undefined;
+    throw error;
+  }
+}
+
+interface Accumulator {
+  type: NamespaceType;
+  inode: string;
+  nprocs: number;
+  pid: number;
+}
+
+/**
+ * Walks `<procRoot>/<pid>/ns/*` for every process (not thread), as lsns does: one record per namespace
+ * inode with its process count, lowest pid, that pid's owner and command. Processes that exit mid-scan or
+ * cannot be read are skipped and counted in `skipped`.
+ */
+export async function readNamespacesFromProc(procRoot: string, options: ProcSourceOptions = {}): Promise<NamespaceScan> {
+  const types = options.types ?? NAMESPACE_TYPES;
+  const concurrency = options.concurrency ?? 32;
+  const [pids, users] = await Promise.all([readPids(procRoot), readUserNames(options.passwdPath)]);
+  const byInode = new Map<string, Accumulator>();
+  let processes = 0;
+  let skipped = 0;
+  for (let start = 0; start < pids.length; start += concurrency) {
+    options.signal?.throwIfAborted();
+    const batch = pids.slice(start, start + concurrency);
+    const results = await Promise.all(batch.map((pid) => readProcessNamespaces(procRoot, pid, types)));
+    batch.forEach((pid, index) => {
+      const namespaces = results[index];
+      if (!namespaces) {
+        skipped++;
+        return;
+      }
+      processes++;
+      for (const type of types) {
+        const inode = namespaces[type];
+        if (inode === undefined) continue;
+        // Same key as lsns: the inode alone (nsfs inodes are unique across types).
+        const existing = byInode.get(inode);
+        if (existing) {
+          existing.nprocs++;
+          // Pids arrive ascending, but batches resolve together: keep the minimum explicitly.
+          if (pid < existing.pid) existing.pid = pid;
+        } else {
+          byInode.set(inode, { type, inode, nprocs: 1, pid });
+        }
+      }
+    });
+  }
+  const accumulators = [...byInode.values()];
+  // Owner and command only for the lowest pid of each namespace: many namespaces share one pid.
+  const leaders = [...new Set(accumulators.map((a) => a.pid))];
+  const details = new Map<number, { user: string; command: string }>();
+  for (let start = 0; start < leaders.length; start += concurrency) {
+    const batch = leaders.slice(start, start + concurrency);
+    const read = await Promise.all(
+      batch.map(async (pid) => {
+        const [owner, command] = await Promise.all([readOwner(procRoot, pid, users), readCommand(procRoot, pid)]);
+        return { pid, user: owner ?? '', command };
+      }),
+    );
+    for (const { pid, user, command } of read) details.set(pid, { user, command });
+  }
+  const namespaces = accumulators.map(
+    ({ inode, type, nprocs, pid }): NamespaceRecord => ({ inode, type, nprocs, pid, user: details.get(pid)?.user ?? '', command: details.get(pid)?.command ?? '' }),
+  );
+  return { source: 'proc', namespaces: sortNamespaces(namespaces), processes, skipped };
+}
+
+/** Options of {@link readNamespacesWithLsns}. */
+export interface LsnsSourceOptions extends NamespaceSourceOptions {
+  /** The lsns binary. @default 'lsns' */
+  lsnsPath?: string;
+  /** @default 5000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `lsns --json --list` (util-linux ≥ 2.28) and parses it. lsns always reads the real `/proc` of its own
+ * pid namespace (it has no proc-root option). Its process count is of the processes it could read.
+ */
+export async function readNamespacesWithLsns(options: LsnsSourceOptions = {}): Promise<NamespaceScan> {
+  const types = options.types ?? NAMESPACE_TYPES;
+  const args = ['--json', '--list', '--output', 'NS,TYPE,NPROCS,PID,USER,COMMAND'];
+  // lsns 2.38 knows every type we do; pass a filter only when it narrows the set.
+  if (types.length < NAMESPACE_TYPES.length) for (const type of types) args.push('--type', type);
+  const result = await execa(options.lsnsPath ?? 'lsns', args, {
+    timeout: options.timeoutMs ?? 5000,
+    reject: false,
+    stripFinalNewline: false,
+    env: { LC_ALL: 'C' },
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+  });
+  if (errnoCode(result.cause) === 'ENOENT') {
+    throw new NamespaceSourceError('LSNS_MISSING', `${options.lsnsPath ?? 'lsns'} not found: install util-linux (Debian: apt-get install util-linux)`, { cause: result.cause });
+  }
+  if (result.failed) {
+    const why = result.timedOut ? `timed out after ${options.timeoutMs ?? 5000} ms` : result.isCanceled ? 'was cancelled' : `exited with ${result.exitCode ?? result.signal}: ${String(result.stderr).trim()}`;
+    throw new NamespaceSourceError('LSNS_FAILED', `lsns ${why}`, { cause: result.cause ?? result });
+  }
+  let namespaces: NamespaceRecord[];
+  try {
+    namespaces = parseLsnsJson(String(result.stdout));
+  } catch (error) {
+    throw new NamespaceSourceError('LSNS_OUTPUT', (error as Error).message, { cause: error });
+  }
+  const selected = new Set<string>(types);
+  return { source: 'lsns', namespaces: namespaces.filter((n) => selected.has(n.type)), processes: 0, skipped: 0 };
+}
+
+/** Creates a source by name over one proc root and type selection. */
+export function createNamespaceSource(name: NamespaceSourceName, options: ProcSourceOptions & LsnsSourceOptions & { procRoot: string }): NamespaceSource {
+  if (name === 'proc') {
+    return { name, read: (signal) => readNamespacesFromProc(options.procRoot, { ...options, ...(signal ? { signal } : {}) }) };
+  }
+  if (name === 'lsns') {
+    return { name, read: (signal) => readNamespacesWithLsns({ ...options, ...(signal ? { signal } : {}) }) };
+  }
+  throw new TypeError(`namespace source must be "proc" or "lsns", got ${JSON.stringify(name)}`);
+}

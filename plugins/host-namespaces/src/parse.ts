@@ -1,0 +1,309 @@
+/**
+ * Pure parsing and table assembly for host-namespaces: text in, typed records out. No host access here.
+ */
+import type { TableRows } from '@scope-plugins/core';
+
+/** Every namespace type the kernel exposes under `/proc/<pid>/ns/`, in lsns's order (also our row order). */
+export const NAMESPACE_TYPES = ['mnt', 'net', 'pid', 'uts', 'ipc', 'user', 'cgroup', 'time'] as const;
+
+/** One of {@link NAMESPACE_TYPES}. */
+export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
+
+/** True when `value` names a namespace type. */
+export function isNamespaceType(value: unknown): value is NamespaceType {
+  return typeof value === 'string' && (NAMESPACE_TYPES as readonly string[]).includes(value);
+}
+
+/** One namespace, as lsns reports it. */
+export interface NamespaceRecord {
+  /** The namespace's inode number, as decimal digits (kept as text: it is an identifier, and can exceed 2^53 in theory). */
+  inode: string;
+  type: NamespaceType;
+  /** Processes (not threads) in the namespace. */
+  nprocs: number;
+  /** Lowest pid in the namespace. */
+  pid: number;
+  /** Owner of the lowest pid (user name, or the numeric uid when it has no name). */
+  user: string;
+  /** Command line of the lowest pid (its `comm` when the command line is empty, e.g. kernel threads). */
+  command: string;
+}
+
+const LINK_PATTERN = /^([a-z_]+):\[(\d+)\]$/;
+
+/**
+ * Parses the text of a `/proc/<pid>/ns/<type>` link (`net:[4026531840]`). Returns undefined for anything
+ * else; `pid_for_children`-style links name their base type (`pid:[…]`), so they parse too.
+ */
+export function parseNamespaceLink(text: string): { type: NamespaceType; inode: string } | undefined {
+  const match = LINK_PATTERN.exec(text.trim());
+  if (!match) return undefined;
+  const [, type, inode] = match;
+  if (!isNamespaceType(type) || inode === undefined) return undefined;
+  return { type, inode: normalizeInode(inode) };
+}
+
+function normalizeInode(digits: string): string {
+  const trimmed = digits.replace(/^0+(?=\d)/, '');
+  return trimmed;
+}
+
+/** Error thrown by the parsers for text that does not have the expected shape. */
+export class NamespaceParseError extends Error {
+  override readonly name = 'NamespaceParseError';
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+function readInteger(entry: Record<string, unknown>, key: string, where: string): number {
+  const value = entry[key];
+  // lsns 2.38 prints numbers; older releases print numeric strings.
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 0) {
+    throw new NamespaceParseError(`lsns --json: ${where}.${key} must be a non-negative integer, got ${describe(value)}`);
+  }
+  return number;
+}
+
+function readText(entry: Record<string, unknown>, key: string): string {
+  const value = entry[key];
+  return value === null || value === undefined ? '' : String(value);
+}
+
+/**
+ * Parses `lsns --json` output (flat `--list` or the default tree with `children`) into one record per
+ * namespace, sorted by type then inode. Namespace types this code does not know are skipped (a newer
+ * kernel may add one); malformed entries throw a {@link NamespaceParseError}.
+ */
+export function parseLsnsJson(text: string): NamespaceRecord[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new NamespaceParseError(`lsns --json: output is not JSON (${(error as Error).message})`, { cause: error });
+  }
+  const top = (document as { namespaces?: unknown } | null)?.namespaces;
+  if (!Array.isArray(top)) throw new NamespaceParseError(`lsns --json: expected {"namespaces": [...]}, got ${describe(document)}`);
+  const records: NamespaceRecord[] = [];
+  const visit = (list: unknown[], where: string) => {
+    list.forEach((item, index) => {
+      const at = `${where}[${index}]`;
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new NamespaceParseError(`lsns --json: ${at} must be an object, got ${describe(item)}`);
+      const entry = item as Record<string, unknown>;
+      const type = entry['type'];
+      if (isNamespaceType(type)) {
+        records.push({
+          inode: String(readInteger(entry, 'ns', at)),
+          type,
+          nprocs: readInteger(entry, 'nprocs', at),
+          pid: readInteger(entry, 'pid', at),
+          user: readText(entry, 'user'),
+          command: readText(entry, 'command'),
+        });
+      }
+      const children = entry['children'];
+      if (Array.isArray(children)) visit(children, `${at}.children`);
+    });
+  };
+  visit(top, 'namespaces');
+  return sortNamespaces(records);
+}
+
+/** Compares two inode digit strings numerically. */
+export function compareInodes(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Sorts records by type (lsns's order) then inode, the table's row order. Returns a new array. */
+export function sortNamespaces<T extends { type: NamespaceType; inode: string }>(records: readonly T[]): T[] {
+  return [...records].sort((a, b) => NAMESPACE_TYPES.indexOf(a.type) - NAMESPACE_TYPES.indexOf(b.type) || compareInodes(a.inode, b.inode));
+}
+
+/**
+ * Turns `/proc/<pid>/cmdline` content (NUL-separated arguments) into one line, as lsns and ps show it.
+ * Returns '' for kernel threads and zombies, whose cmdline is empty.
+ */
+export function parseCmdline(content: string): string {
+  return content.replace(/\0+$/, '').split('\0').join(' ').trim();
+}
+
+/** Parses `/etc/passwd` into uid → user name (first entry wins, as getpwuid does). */
+export function parsePasswd(content: string): Map<number, string> {
+  const users = new Map<number, string>();
+  for (const line of content.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const [name, , uidText] = line.split(':');
+    if (!name || uidText === undefined || !/^\d+$/.test(uidText)) continue;
+    const uid = Number(uidText);
+    if (!users.has(uid)) users.set(uid, name);
+  }
+  return users;
+}
+
+/**
+ * Parses the effective uid from `/proc/<pid>/status` (`Uid:` real, effective, saved, fs).
+ * Returns undefined when the line is missing.
+ */
+export function parseStatusUid(content: string): number | undefined {
+  const match = /^Uid:\s+\d+\s+(\d+)/m.exec(content);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+/** Separator Scope uses between row id and column id; it must never appear inside a row id. */
+export const ROW_COLUMN_SEPARATOR = '___';
+
+/** Row ids are digits, letters and dashes only: nothing that could form `___` or confuse Scope's key split. */
+const ROW_ID_PATTERN = /^[A-Za-z0-9-]+$/;
+
+/** Throws a TypeError unless `rowId` is safe as a multicolumn row id (no `___`, no `_` at all, non-empty). */
+export function validateRowId(rowId: string): string {
+  if (rowId.includes(ROW_COLUMN_SEPARATOR) || !ROW_ID_PATTERN.test(rowId)) {
+    throw new TypeError(`table row id must match ${ROW_ID_PATTERN} (and never contain "${ROW_COLUMN_SEPARATOR}"), got ${JSON.stringify(rowId)}`);
+  }
+  return rowId;
+}
+
+/** Width inode numbers are zero-padded to in row ids, so rows sort by inode as strings (64-bit max is 20 digits). */
+export const INODE_PAD_WIDTH = 20;
+
+/**
+ * The row id of a namespace: `<type order digit>-<type>-<zero-padded inode>`, e.g. `1-net-00000000004026531840`.
+ * Scope sorts rows by id as strings, so this gives type order, then inode order. Throws a TypeError for an
+ * unknown type or an inode that is not decimal digits.
+ */
+export function buildRowId(type: string, inode: string): string {
+  if (!isNamespaceType(type)) throw new TypeError(`namespace type must be one of ${NAMESPACE_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
+  if (!/^\d{1,20}$/.test(inode)) throw new TypeError(`namespace inode must be 1 to 20 decimal digits, got ${JSON.stringify(inode)}`);
+  return validateRowId(`${NAMESPACE_TYPES.indexOf(type)}-${type}-${inode.padStart(INODE_PAD_WIDTH, '0')}`);
+}
+
+/** Row id of the "N more" row: sorts after every namespace row (type digits are 0–7). */
+export const MORE_ROW_ID = '9-more';
+
+/** Column ids of the namespaces table. */
+export const COLUMNS = {
+  ns: 'ns',
+  type: 'type',
+  nprocs: 'nprocs',
+  pid: 'pid',
+  user: 'user',
+  command: 'command',
+  fullCommand: 'cmdline',
+} as const;
+
+/** Shortens `text` to at most `maxChars` characters, ending with `…` when cut. */
+export function shortenCommand(text: string, maxChars: number): string {
+  const chars = [...text];
+  if (chars.length <= maxChars) return text;
+  return `${chars.slice(0, Math.max(0, maxChars - 1)).join('')}…`;
+}
+
+/** Options of {@link buildNamespaceTable}. */
+export interface NamespaceTableOptions {
+  /** Types to show. @default all of NAMESPACE_TYPES */
+  types?: readonly NamespaceType[];
+  /** Rows shown before the "N more" row. @default Infinity */
+  maxRows?: number;
+  /** Commands longer than this are shortened in the Command column (full text in the Full command column). @default 60 */
+  commandMaxChars?: number;
+}
+
+/** The assembled table: rows ready for `NodeBuilder.table`, plus what was left out. */
+export interface NamespaceTable {
+  rows: TableRows;
+  /** Namespaces of the selected types (before the row limit). */
+  total: number;
+  /** Namespaces left out by the row limit (shown as the "N more" row). */
+  hidden: number;
+  /** Records refused because their type or inode could not form a safe row id. */
+  rejected: Array<{ record: unknown; reason: string }>;
+}
+
+/**
+ * Builds the multicolumn table rows: one row per namespace of the selected types, in type-then-inode order,
+ * capped at `maxRows` with a final "N more" row. Every row id is checked by {@link validateRowId}; a record
+ * that cannot form a safe id is refused (listed in `rejected`), never written.
+ */
+export function buildNamespaceTable(records: readonly NamespaceRecord[], options: NamespaceTableOptions = {}): NamespaceTable {
+  const types = new Set<string>(options.types ?? NAMESPACE_TYPES);
+  const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
+  const commandMaxChars = options.commandMaxChars ?? 60;
+  const rejected: NamespaceTable['rejected'] = [];
+  const accepted: Array<{ id: string; record: NamespaceRecord }> = [];
+  for (const record of records) {
+    if (!types.has(record.type)) continue;
+    try {
+      accepted.push({ id: buildRowId(record.type, record.inode), record });
+    } catch (error) {
+      rejected.push({ record, reason: (error as Error).message });
+    }
+  }
+  // Sort by the row id itself: that is exactly the order Scope will show.
+  accepted.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const rows: TableRows = {};
+  const shown = accepted.slice(0, maxRows);
+  for (const { id, record } of shown) {
+    const command = shortenCommand(record.command, commandMaxChars);
+    rows[id] = {
+      [COLUMNS.ns]: record.inode,
+      [COLUMNS.type]: record.type,
+      [COLUMNS.nprocs]: record.nprocs,
+      [COLUMNS.pid]: record.pid,
+      [COLUMNS.user]: record.user,
+      [COLUMNS.command]: command,
+      [COLUMNS.fullCommand]: command === record.command ? undefined : record.command,
+    };
+  }
+  const hidden = accepted.length - shown.length;
+  if (hidden > 0) {
+    rows[validateRowId(MORE_ROW_ID)] = {
+      [COLUMNS.ns]: `${hidden} more`,
+      [COLUMNS.command]: `${hidden} more namespaces not shown (row limit ${shown.length}, --max-rows)`,
+    };
+  }
+  return { rows, total: accepted.length, hidden, rejected };
+}
+
+/** Parses a `--types` value (`mnt,net`): a TypeError names any unknown type. */
+export function parseTypesOption(text: string): NamespaceType[] {
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (names.length === 0) throw new TypeError(`--types needs at least one of ${NAMESPACE_TYPES.join(', ')}, got ${JSON.stringify(text)}`);
+  for (const name of names) {
+    if (!isNamespaceType(name)) throw new TypeError(`--types: unknown namespace type ${JSON.stringify(name)} (known: ${NAMESPACE_TYPES.join(', ')})`);
+  }
+  return sortTypes(names as NamespaceType[]);
+}
+
+function sortTypes(types: NamespaceType[]): NamespaceType[] {
+  return [...new Set(types)].sort((a, b) => NAMESPACE_TYPES.indexOf(a) - NAMESPACE_TYPES.indexOf(b));
+}
+
+/** A container's namespaces compared with the host's. */
+export interface ContainerNamespaces {
+  /** type → inode, for every type read. */
+  namespaces: Partial<Record<NamespaceType, string>>;
+  /** Types whose inode equals the host's, in type order. */
+  sharedWithHost: NamespaceType[];
+}
+
+/** Namespace types whose sharing with the host is flagged on containers (mnt is never shared by a runtime; time is shared by all). */
+export const SHARING_TYPES: readonly NamespaceType[] = ['net', 'pid', 'ipc', 'uts', 'cgroup', 'user'];
+
+/** Compares a container's namespace inodes with the host's, for the {@link SHARING_TYPES} both sides have. */
+export function compareWithHost(container: Partial<Record<NamespaceType, string>>, host: Partial<Record<NamespaceType, string>>): ContainerNamespaces {
+  const sharedWithHost = SHARING_TYPES.filter((type) => container[type] !== undefined && container[type] === host[type]);
+  return { namespaces: container, sharedWithHost };
+}
+
+/** Formats a container's namespaces for one metadata value: `mnt:[4026532300] net:[4026531840] …` in type order. */
+export function formatNamespaceList(namespaces: Partial<Record<NamespaceType, string>>): string {
+  return NAMESPACE_TYPES.filter((type) => namespaces[type] !== undefined)
+    .map((type) => `${type}:[${namespaces[type]}]`)
+    .join(' ');
+}
