@@ -117,7 +117,12 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
     settleReady();
   };
 
+  // Set when an up session was lost and not yet logged as down, so a quiet reconnect still leaves a trace.
+  let interrupted = false;
+
   const markUp = () => {
+    if (interrupted && status.state !== 'down') log.info('Docker connection was interrupted; resynced', { docker_host: endpoint, containers: containers.size });
+    interrupted = false;
     setStatus({ state: 'up', since: new Date() });
     log.transition(logKey, 'up', 'info', 'Docker reachable; containers listed, following events', { docker_host: endpoint, containers: containers.size });
     settleReady();
@@ -262,9 +267,17 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
         session.abort();
       }
       if (stop.signal.aborted || !failure) break;
-      const wasUp = status.state === 'up';
+      if (status.state === 'up') {
+        // A lost connection is retried at once, unlogged: a quick daemon restart is one line at most, and a
+        // daemon that stays away is logged with the reason the retry gives (socket missing, refused, ...).
+        containers = new Map();
+        setStatus({ state: 'connecting', reason: failure.reason, since: new Date() });
+        log.debug('Docker connection lost; reconnecting', { docker_host: endpoint, reason: failure.reason });
+        interrupted = true;
+        backoffMs = backoffInitialMs;
+        continue;
+      }
       markDown(failure);
-      if (wasUp) backoffMs = backoffInitialMs;
       await sleep(backoffMs, stop.signal);
       backoffMs = Math.min(backoffMs * 2, backoffMaxMs);
     }
