@@ -38,15 +38,18 @@ describe('dockerHostOption', () => {
   });
 });
 
+/** The docker-modem fields the client is built from (not in its type declarations). */
+type Modem = { socketPath?: string; host?: string; port?: number };
+
 describe('createDockerClient', () => {
   it('connects where it is told, whatever DOCKER_HOST says', () => {
     const saved = process.env['DOCKER_HOST'];
     process.env['DOCKER_HOST'] = 'tcp://10.9.9.9:2375';
     try {
-      const unix = createDockerClient({ dockerHost: 'unix:///tmp/some.sock' });
-      expect({ socketPath: unix.modem.socketPath, host: unix.modem.host }).toEqual({ socketPath: '/tmp/some.sock', host: undefined });
-      const tcp = createDockerClient({ dockerHost: 'tcp://127.0.0.1:2399' });
-      expect({ socketPath: tcp.modem.socketPath, host: tcp.modem.host, port: tcp.modem.port }).toEqual({ socketPath: undefined, host: '127.0.0.1', port: 2399 });
+      const unix = createDockerClient({ dockerHost: 'unix:///tmp/some.sock' }).modem as unknown as Modem;
+      expect({ socketPath: unix.socketPath, host: unix.host }).toEqual({ socketPath: '/tmp/some.sock', host: undefined });
+      const tcp = createDockerClient({ dockerHost: 'tcp://127.0.0.1:2399' }).modem as unknown as Modem;
+      expect({ socketPath: tcp.socketPath, host: tcp.host, port: tcp.port }).toEqual({ socketPath: undefined, host: '127.0.0.1', port: 2399 });
     } finally {
       if (saved === undefined) delete process.env['DOCKER_HOST'];
       else process.env['DOCKER_HOST'] = saved;
