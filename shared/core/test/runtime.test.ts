@@ -191,6 +191,25 @@ describe('serving while collectors misbehave', () => {
     expect(p.logs.filter((l) => l.includes('data is stale'))).toHaveLength(1);
   });
 
+  it('a plugin whose create() fails keeps serving its spec with the reason, and says so once', async () => {
+    const plugin = definePlugin({
+      id: 'toolless',
+      label: 'Toolless',
+      description: 'needs a tool',
+      intervalMs: 100,
+      create: () => {
+        throw new Error('frobnicate not found: apt-get install frobnicate');
+      },
+    });
+    const p = await started(plugin);
+    const report = await p.report();
+    expect(report.Plugins[0]!.description).toBe('needs a tool (not running: frobnicate not found: apt-get install frobnicate)');
+    expect((await p.doctor()).status).toBe('ok');
+    await sleep(300);
+    expect(p.logs.filter((l) => l.includes('plugin cannot start'))).toHaveLength(1);
+    expect(p.running.health().lastError).toContain('frobnicate not found');
+  });
+
   it('a throwing collector keeps the last good data, logs once per state change, and recovers', async () => {
     let failure: string | undefined;
     const p = await started(createExamplePlugin({ failWith: () => failure }));

@@ -59,8 +59,11 @@ export interface RunningPlugin {
   stop(): Promise<void>;
 }
 
+/** How often a plugin whose `create` failed tries again. */
+export const CREATE_RETRY_MS = 10_000;
+
 function buildSpec(definition: ResolvedPluginDefinition, staleReason: string | null): PluginSpec {
-  const description = staleReason ? `${definition.description} (stale: ${staleReason})` : definition.description;
+  const description = staleReason ? `${definition.description} (${staleReason.startsWith('not running') ? '' : 'stale: '}${staleReason})` : definition.description;
   return {
     id: definition.id,
     label: definition.label,
@@ -88,6 +91,9 @@ export class PluginCollector {
   #body: string;
   #topologies: ReportTopologies = {};
   #inflight: Promise<void> | undefined;
+  #startOptions: Pick<RuntimeOptions, 'options' | 'procRoot' | 'sysRoot'> = {};
+  #createError: string | null = null;
+  #lastCreateAttempt = 0;
   #lastCollectAt: Date | null = null;
   #lastError: string | null = null;
   #misses = 0;
@@ -111,16 +117,38 @@ export class PluginCollector {
     return this.#misses >= this.definition.staleAfterMisses;
   }
 
+  /**
+   * Creates the plugin instance. A `create` that throws (a missing tool, no permission) does not stop
+   * the plugin: it keeps serving its spec with the reason in the description, and creation is retried
+   * every `CREATE_RETRY_MS` from the collection schedule.
+   */
   async start(options: Pick<RuntimeOptions, 'options' | 'procRoot' | 'sysRoot'>): Promise<void> {
-    this.#instance = await this.definition.create({
-      id: this.definition.id,
-      hostId: this.hostId,
-      log: this.log,
-      options: options.options ?? {},
-      procRoot: options.procRoot ?? '/proc',
-      sysRoot: options.sysRoot ?? '/sys',
-      signal: this.#abort.signal,
-    });
+    this.#startOptions = options;
+    await this.#tryCreate();
+  }
+
+  async #tryCreate(): Promise<boolean> {
+    const options = this.#startOptions;
+    this.#lastCreateAttempt = Date.now();
+    try {
+      this.#instance = await this.definition.create({
+        id: this.definition.id,
+        hostId: this.hostId,
+        log: this.log,
+        options: options.options ?? {},
+        procRoot: options.procRoot ?? '/proc',
+        sysRoot: options.sysRoot ?? '/sys',
+        signal: this.#abort.signal,
+      });
+    } catch (error) {
+      this.#createError = describeError(error);
+      this.log.transition('create', `failed:${this.#createError}`, 'error', 'plugin cannot start; serving an empty report and retrying', { reason: this.#createError, retry_ms: CREATE_RETRY_MS });
+      this.#publish();
+      return false;
+    }
+    if (this.#createError) this.log.info('plugin started after earlier failure');
+    this.#createError = null;
+    return true;
   }
 
   report(): Report {
@@ -136,7 +164,7 @@ export class PluginCollector {
       id: this.definition.id,
       socketPath,
       lastCollectAt: this.#lastCollectAt?.toISOString() ?? null,
-      lastError: this.#lastError,
+      lastError: this.#createError ?? this.#lastError,
       consecutiveMisses: this.#misses,
       stale: this.stale,
       collections: this.#collections,
@@ -161,8 +189,10 @@ export class PluginCollector {
       await withTimeout(this.#inflight, this.definition.timeoutMs, () => new ScopePluginError('COLLECT_TIMEOUT', 'previous collection still running')).catch(() => undefined);
       if (this.busy) return;
     }
-    const instance = this.#instance;
-    if (!instance) throw new ScopePluginError('COLLECT_FAILED', `plugin ${this.definition.id} was not started`);
+    if (!this.#instance) {
+      if (Date.now() - this.#lastCreateAttempt < CREATE_RETRY_MS || !(await this.#tryCreate())) return;
+    }
+    const instance = this.#instance!;
     const now = new Date();
     const report = createReport(now);
     for (const [key, templates] of Object.entries(this.definition.topologies)) {
@@ -212,7 +242,7 @@ export class PluginCollector {
   }
 
   #compose(): Report {
-    const staleReason = this.stale ? `${this.#misses} collections missed: ${this.#lastError}` : null;
+    const staleReason = this.#createError ? `not running: ${this.#createError}` : this.stale ? `${this.#misses} collections missed: ${this.#lastError}` : null;
     return { Plugins: [buildSpec(this.definition, staleReason)], ...this.#topologies };
   }
 
