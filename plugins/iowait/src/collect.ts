@@ -202,12 +202,14 @@ export function createIowaitReader(options: IowaitReaderOptions) {
             log.transition('clamp', fields, 'debug', fields === '' ? 'cpu counters move forward again' : 'a cpu counter went backwards (known for iowait on NO_HZ kernels); counted as 0', { fields });
           }
           clampedBefore = shares.clamped.length > 0;
-          const diskRates = baseline.disks && disks ? computeDiskRates(baseline.disks, disks, atMs - baseline.atMs) : undefined;
-          last = diskRates ? { cpu: shares, disks: diskRates } : { cpu: shares };
-          baseline = { cpu, disks, atMs };
+          last.cpu = shares;
           fresh = true;
         }
-        // No tick elapsed: keep the baseline so the next read spans a real interval.
+        const diskRates = baseline.disks && disks ? computeDiskRates(baseline.disks, disks, atMs - baseline.atMs) : undefined;
+        if (diskRates) last.disks = diskRates;
+        else delete last.disks;
+        // No tick elapsed: keep the cpu baseline so the next share spans a real interval.
+        baseline = { cpu: shares ? cpu : baseline.cpu, disks, atMs };
       }
       const sample: HostSample = { fresh };
       if (last.cpu) sample.cpu = last.cpu;
