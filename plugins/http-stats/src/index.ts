@@ -1,0 +1,119 @@
+import { fileURLToPath } from 'node:url';
+import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
+import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TOTAL_KEYS, TRACER_KEY } from './collect.js';
+import { createHttpStats } from './stats.js';
+import { createTracer } from './tracer.js';
+
+export { HTTP_METHODS, latencyBucketRange, parseTracerLine, type PidCount, type TracerEvent, type TracerParseError } from './parse.js';
+export { createHttpStats, percentileFromBuckets, type CountAndRate, type HttpStats, type HttpStatsOptions, type ProcessHttpStats } from './stats.js';
+export { createTracer, type Tracer, type TracerOptions, type TracerStatus } from './tracer.js';
+export {
+  CAPABILITIES,
+  PREFLIGHT_PROBLEMS,
+  checkTracerPrerequisites,
+  missingCapabilities,
+  parseProcCredentials,
+  resolveCommand,
+  type PreflightOptions,
+  type PreflightProblem,
+  type PreflightProblemCode,
+  type ProcCredentials,
+} from './preflight.js';
+export {
+  METHOD_TABLE_PREFIX,
+  REQUESTS_METRIC,
+  STATUS_TABLE_PREFIX,
+  TOTAL_KEYS,
+  TRACER_KEY,
+  buildProcessNode,
+  collectHttpStats,
+  isProcessAlive,
+  statusMetricId,
+  type CollectSources,
+} from './collect.js';
+
+/** The bpftrace program shipped in this package's `bpf/` folder. */
+export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
+
+function optionString(value: unknown, name: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '') throw new TypeError(`http-stats: ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionMs(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1000) throw new TypeError(`http-stats: ${name} must be an integer >= 1000, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** The http-stats plugin: HTTP requests, response codes, latency and methods per process, via bpftrace. */
+export const plugin = definePlugin({
+  id: 'http-stats',
+  label: 'HTTP Statistics',
+  description: 'HTTP/1.x requests, response codes, latency and methods per process, from eBPF syscall tracepoints (bpftrace)',
+  intervalMs: 1000,
+  onceCollects: 5,
+  topologies: {
+    Host: {
+      metadataTemplates: [{ id: TRACER_KEY, label: 'HTTP tracer', from: 'latest', priority: 20 }],
+    },
+    Process: {
+      metricTemplates: [{ id: REQUESTS_METRIC, label: 'HTTP Req/Second', priority: 0.1 }],
+      metadataTemplates: [
+        { id: TOTAL_KEYS.latencyP50, label: 'HTTP latency p50 (ms)', dataType: 'number', from: 'latest', priority: 5.1 },
+        { id: TOTAL_KEYS.latencyP99, label: 'HTTP latency p99 (ms)', dataType: 'number', from: 'latest', priority: 5.2 },
+        { id: TOTAL_KEYS.requests, label: 'HTTP requests (total)', dataType: 'number', from: 'latest', priority: 5.3 },
+        { id: TOTAL_KEYS.responses, label: 'HTTP responses (total)', dataType: 'number', from: 'latest', priority: 5.4 },
+        { id: TOTAL_KEYS.latencySamples, label: 'HTTP responses timed', dataType: 'number', from: 'latest', priority: 15 },
+      ],
+      tableTemplates: [
+        {
+          id: 'http-stats-methods',
+          label: 'HTTP requests by method',
+          prefix: METHOD_TABLE_PREFIX,
+          type: 'multicolumn-table',
+          columns: [
+            { id: 'total', label: 'Total', dataType: 'number' },
+            { id: 'rate', label: 'Per second', dataType: 'number' },
+          ],
+        },
+        {
+          id: 'http-stats-statuses',
+          label: 'HTTP responses by status',
+          prefix: STATUS_TABLE_PREFIX,
+          type: 'multicolumn-table',
+          columns: [
+            { id: 'total', label: 'Total', dataType: 'number' },
+            { id: 'rate', label: 'Per second', dataType: 'number' },
+          ],
+        },
+      ],
+    },
+  },
+  options: [
+    { flags: '--bpftrace <command>', description: 'bpftrace command or path', default: 'bpftrace', env: 'SCOPE_HTTP_STATS_BPFTRACE' },
+    { flags: '--program <file>', description: 'bpftrace program to run (default: the one shipped in bpf/)', env: 'SCOPE_HTTP_STATS_PROGRAM' },
+    { flags: '--rate-window-ms <ms>', description: 'rates are averaged over this window', default: 5000, env: 'SCOPE_HTTP_STATS_RATE_WINDOW_MS', parse: parsePositiveInt('--rate-window-ms') },
+    { flags: '--latency-window-ms <ms>', description: 'latency percentiles cover this window', default: 60_000, env: 'SCOPE_HTTP_STATS_LATENCY_WINDOW_MS', parse: parsePositiveInt('--latency-window-ms') },
+  ],
+  create(ctx) {
+    const stats = createHttpStats({
+      rateWindowMs: optionMs(ctx.options['rateWindowMs'], '--rate-window-ms', 5000),
+      latencyWindowMs: optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000),
+    });
+    const tracer = createTracer({
+      bpftrace: optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace'),
+      programPath: optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH),
+      procRoot: ctx.procRoot,
+      sysRoot: ctx.sysRoot,
+      log: ctx.log,
+      onEvent: (event, at) => stats.add(event, at),
+      onRunning: (at) => stats.markStarted(at),
+    });
+    return {
+      collect: ({ report, now, hostId }) => collectHttpStats(report, hostId, now, { procRoot: ctx.procRoot, stats, tracerStatus: () => tracer.status() }),
+      close: () => tracer.stop(),
+    };
+  },
+});

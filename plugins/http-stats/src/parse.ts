@@ -1,0 +1,146 @@
+/**
+ * Pure parsers for the JSON stream of `bpftrace -f json bpf/http-stats.bt`: one JSON object per line.
+ * The program prints three maps once a second (`@req`, `@resp`, `@lat`, keys `"<pid>,<n>"`), a
+ * `printf` line when it starts, and bpftrace adds `attached_probes` (and `lost_events` if any).
+ */
+
+/** Method ids the bpftrace program uses, by id (see the program's header). */
+export const HTTP_METHODS: Readonly<Record<number, string>> = Object.freeze({
+  1: 'GET',
+  2: 'POST',
+  3: 'PUT',
+  4: 'DELETE',
+  5: 'HEAD',
+  6: 'PATCH',
+  7: 'OPTIONS',
+  8: 'CONNECT',
+  9: 'TRACE',
+});
+
+/** One `(pid, key) → count` entry of a printed map. */
+export interface PidCount {
+  pid: number;
+  count: number;
+}
+
+/** What one line of the tracer's output says. */
+export type TracerEvent =
+  /** bpftrace attached this many probes: the tracer is running. */
+  | { kind: 'attached'; probes: number }
+  /** The program's BEGIN line. */
+  | { kind: 'ready' }
+  /** Requests seen in the last second, per process and method. */
+  | { kind: 'requests'; entries: Array<PidCount & { method: string }> }
+  /** Responses seen in the last second, per process and status code. */
+  | { kind: 'responses'; entries: Array<PidCount & { status: number }> }
+  /** Request → response latencies of the last second, per process and bucket (lower bound, µs). */
+  | { kind: 'latency'; entries: Array<PidCount & { bucketUs: number }> }
+  /** The kernel dropped perf events (the program sends none per request, so this should not happen). */
+  | { kind: 'lost'; events: number }
+  /** A line that is valid JSON but not one of the above (other bpftrace output types). */
+  | { kind: 'other'; type: string };
+
+/** A line that cannot be understood; the text is kept for the log. */
+export interface TracerParseError {
+  kind: 'error';
+  message: string;
+  line: string;
+}
+
+const MAP_KINDS = { '@req': 'requests', '@resp': 'responses', '@lat': 'latency' } as const;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseKey(key: string): [number, number] | undefined {
+  const match = /^(\d+),(\d+)$/.exec(key);
+  if (!match) return undefined;
+  const pid = Number(match[1]);
+  const second = Number(match[2]);
+  return Number.isSafeInteger(pid) && pid > 0 && Number.isSafeInteger(second) ? [pid, second] : undefined;
+}
+
+function parseMap(name: keyof typeof MAP_KINDS, body: unknown, line: string): TracerEvent | TracerParseError {
+  if (!isRecord(body)) return { kind: 'error', message: `map ${name} is not an object`, line };
+  const entries: Array<{ pid: number; second: number; count: number }> = [];
+  for (const [key, value] of Object.entries(body)) {
+    const parsed = parseKey(key);
+    if (!parsed) return { kind: 'error', message: `map ${name} has a key that is not "<pid>,<number>": ${JSON.stringify(key)}`, line };
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      return { kind: 'error', message: `map ${name} has a count that is not a non-negative integer at ${JSON.stringify(key)}`, line };
+    }
+    entries.push({ pid: parsed[0], second: parsed[1], count: value });
+  }
+  const byPid = (a: { pid: number; second: number }, b: { pid: number; second: number }) => a.pid - b.pid || a.second - b.second;
+  entries.sort(byPid);
+  switch (MAP_KINDS[name]) {
+    case 'requests': {
+      const out: Array<PidCount & { method: string }> = [];
+      for (const e of entries) {
+        const method = HTTP_METHODS[e.second];
+        if (!method) return { kind: 'error', message: `map @req has an unknown method id ${e.second}`, line };
+        out.push({ pid: e.pid, method, count: e.count });
+      }
+      return { kind: 'requests', entries: out };
+    }
+    case 'responses': {
+      const out: Array<PidCount & { status: number }> = [];
+      for (const e of entries) {
+        if (e.second < 100 || e.second > 599) return { kind: 'error', message: `map @resp has a status code out of 100..599: ${e.second}`, line };
+        out.push({ pid: e.pid, status: e.second, count: e.count });
+      }
+      return { kind: 'responses', entries: out };
+    }
+    case 'latency':
+      return { kind: 'latency', entries: entries.map((e) => ({ pid: e.pid, bucketUs: e.second, count: e.count })) };
+  }
+}
+
+/** Parses one line of `bpftrace -f json` output from the http-stats program. Blank lines give undefined. */
+export function parseTracerLine(line: string): TracerEvent | TracerParseError | undefined {
+  const text = line.trim();
+  if (text === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'error', message: `not JSON: ${(error as Error).message}`, line: text };
+  }
+  if (!isRecord(value) || typeof value['type'] !== 'string') return { kind: 'error', message: 'not a bpftrace JSON record (no "type")', line: text };
+  const data = value['data'];
+  switch (value['type']) {
+    case 'attached_probes': {
+      const probes = isRecord(data) ? data['probes'] : undefined;
+      if (typeof probes !== 'number') return { kind: 'error', message: 'attached_probes without a probe count', line: text };
+      return { kind: 'attached', probes };
+    }
+    case 'printf':
+      return typeof data === 'string' && data.startsWith('http-stats ready') ? { kind: 'ready' } : { kind: 'other', type: 'printf' };
+    case 'lost_events': {
+      const events = isRecord(data) ? data['events'] : undefined;
+      return { kind: 'lost', events: typeof events === 'number' ? events : 0 };
+    }
+    case 'map': {
+      if (!isRecord(data)) return { kind: 'error', message: 'map record without data', line: text };
+      const names = Object.keys(data);
+      if (names.length !== 1) return { kind: 'error', message: `map record with ${names.length} maps, expected 1`, line: text };
+      const name = names[0]!;
+      if (!Object.hasOwn(MAP_KINDS, name)) return { kind: 'other', type: `map ${name}` };
+      return parseMap(name as keyof typeof MAP_KINDS, data[name], text);
+    }
+    default:
+      return { kind: 'other', type: value['type'] };
+  }
+}
+
+/**
+ * The range a latency bucket key covers, in microseconds: the program keeps the 4 most significant
+ * bits, so a key `lb` with its top bit at position `b` covers `[lb, lb + 2^(b-3))` (width 1 below 16 µs).
+ */
+export function latencyBucketRange(bucketUs: number): { lowUs: number; highUs: number } {
+  if (!Number.isFinite(bucketUs) || bucketUs < 0) throw new TypeError(`bucketUs must be a non-negative number, got ${bucketUs}`);
+  if (bucketUs < 16) return { lowUs: bucketUs, highUs: bucketUs + 1 };
+  const topBit = Math.floor(Math.log2(bucketUs));
+  return { lowUs: bucketUs, highUs: bucketUs + 2 ** (topBit - 3) };
+}

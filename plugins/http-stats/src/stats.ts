@@ -1,0 +1,181 @@
+import { latencyBucketRange, type TracerEvent } from './parse.js';
+
+/** Options of {@link createHttpStats}. */
+export interface HttpStatsOptions {
+  /** Rates are counts over this much recent time. @default 5000 */
+  rateWindowMs?: number;
+  /** Latency percentiles cover this much recent time. @default 60000 */
+  latencyWindowMs?: number;
+}
+
+/** A total since the plugin started and a current rate. */
+export interface CountAndRate {
+  total: number;
+  perSecond: number;
+}
+
+/** What is known about one process. */
+export interface ProcessHttpStats {
+  pid: number;
+  requests: CountAndRate;
+  responses: CountAndRate;
+  /** By status code. */
+  statuses: Map<number, CountAndRate>;
+  /** By method name. */
+  methods: Map<string, CountAndRate>;
+  /** Median request → response latency in ms over the latency window, if any response was timed. */
+  latencyP50Ms: number | undefined;
+  /** 99th percentile, likewise. */
+  latencyP99Ms: number | undefined;
+  /** Responses timed in the latency window. */
+  latencySamples: number;
+}
+
+/** Per-process HTTP counters fed by tracer events. */
+export interface HttpStats {
+  /** Adds one parsed tracer event received at `at`. */
+  add(event: TracerEvent, at: Date): void;
+  /** Marks the moment counting (re)started, so early rates are not diluted by time nobody watched. */
+  markStarted(at: Date): void;
+  /** Pids with any data. */
+  pids(): number[];
+  /** Forgets a process (it exited). */
+  drop(pid: number): void;
+  /** The stats of one process at `now`. */
+  snapshot(pid: number, now: Date): ProcessHttpStats | undefined;
+}
+
+interface Counter {
+  total: number;
+  recent: Array<{ atMs: number; count: number }>;
+}
+
+interface ProcessState {
+  requests: Counter;
+  responses: Counter;
+  statuses: Map<number, Counter>;
+  methods: Map<string, Counter>;
+  latency: Array<{ atMs: number; bucketUs: number; count: number }>;
+}
+
+function validateWindow(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 1000) throw new TypeError(`${name} must be a number of milliseconds >= 1000, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function newCounter(): Counter {
+  return { total: 0, recent: [] };
+}
+
+function bump(counter: Counter, count: number, atMs: number): void {
+  counter.total += count;
+  const last = counter.recent[counter.recent.length - 1];
+  if (last && last.atMs === atMs) last.count += count;
+  else counter.recent.push({ atMs, count });
+}
+
+/**
+ * Estimates a percentile from histogram buckets (sorted or not): the value inside the bucket holding
+ * the rank, interpolated linearly. Pure; exported for tests.
+ */
+export function percentileFromBuckets(buckets: Array<{ bucketUs: number; count: number }>, quantile: number): number | undefined {
+  if (!(quantile > 0 && quantile <= 1)) throw new TypeError(`quantile must be in (0, 1], got ${quantile}`);
+  const merged = new Map<number, number>();
+  for (const b of buckets) if (b.count > 0) merged.set(b.bucketUs, (merged.get(b.bucketUs) ?? 0) + b.count);
+  const total = [...merged.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const rank = quantile * total;
+  let seen = 0;
+  for (const [bucketUs, count] of [...merged.entries()].sort((a, b) => a[0] - b[0])) {
+    if (seen + count >= rank) {
+      const { lowUs, highUs } = latencyBucketRange(bucketUs);
+      return lowUs + ((rank - seen) / count) * (highUs - lowUs);
+    }
+    seen += count;
+  }
+  return undefined;
+}
+
+/** Creates empty {@link HttpStats}. Counts only ever grow, so rates are never negative. */
+export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
+  const rateWindowMs = validateWindow('rateWindowMs', options.rateWindowMs ?? 5000);
+  const latencyWindowMs = validateWindow('latencyWindowMs', options.latencyWindowMs ?? 60_000);
+  const processes = new Map<number, ProcessState>();
+  let startedMs: number | undefined;
+
+  const state = (pid: number): ProcessState => {
+    let s = processes.get(pid);
+    if (!s) {
+      s = { requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [] };
+      processes.set(pid, s);
+    }
+    return s;
+  };
+
+  const rateOf = (counter: Counter, nowMs: number): CountAndRate => {
+    const oldest = nowMs - rateWindowMs;
+    counter.recent = counter.recent.filter((e) => e.atMs > oldest);
+    const sum = counter.recent.reduce((a, e) => a + e.count, 0);
+    // Right after (re)start the window is only partly watched; never divide by less than a second.
+    const watchedMs = Math.max(1000, Math.min(rateWindowMs, startedMs === undefined ? rateWindowMs : nowMs - startedMs));
+    return { total: counter.total, perSecond: sum / (watchedMs / 1000) };
+  };
+
+  return {
+    add(event, at) {
+      const atMs = at.getTime();
+      switch (event.kind) {
+        case 'requests':
+          for (const e of event.entries) {
+            const s = state(e.pid);
+            bump(s.requests, e.count, atMs);
+            let m = s.methods.get(e.method);
+            if (!m) s.methods.set(e.method, (m = newCounter()));
+            bump(m, e.count, atMs);
+          }
+          break;
+        case 'responses':
+          for (const e of event.entries) {
+            const s = state(e.pid);
+            bump(s.responses, e.count, atMs);
+            let c = s.statuses.get(e.status);
+            if (!c) s.statuses.set(e.status, (c = newCounter()));
+            bump(c, e.count, atMs);
+          }
+          break;
+        case 'latency':
+          for (const e of event.entries) state(e.pid).latency.push({ atMs, bucketUs: e.bucketUs, count: e.count });
+          break;
+        default:
+          break;
+      }
+    },
+    markStarted(at) {
+      startedMs = at.getTime();
+    },
+    pids() {
+      return [...processes.keys()].sort((a, b) => a - b);
+    },
+    drop(pid) {
+      processes.delete(pid);
+    },
+    snapshot(pid, now) {
+      const s = processes.get(pid);
+      if (!s) return undefined;
+      const nowMs = now.getTime();
+      s.latency = s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs);
+      const p50 = percentileFromBuckets(s.latency, 0.5);
+      const p99 = percentileFromBuckets(s.latency, 0.99);
+      return {
+        pid,
+        requests: rateOf(s.requests, nowMs),
+        responses: rateOf(s.responses, nowMs),
+        statuses: new Map([...s.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([code, c]) => [code, rateOf(c, nowMs)])),
+        methods: new Map([...s.methods.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, c]) => [name, rateOf(c, nowMs)])),
+        latencyP50Ms: p50 === undefined ? undefined : p50 / 1000,
+        latencyP99Ms: p99 === undefined ? undefined : p99 / 1000,
+        latencySamples: s.latency.reduce((a, e) => a + e.count, 0),
+      };
+    },
+  };
+}

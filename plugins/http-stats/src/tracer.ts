@@ -1,0 +1,168 @@
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import type { Logger } from '@scope-plugins/core';
+import { parseTracerLine, type TracerEvent } from './parse.js';
+import { checkTracerPrerequisites } from './preflight.js';
+
+/** Options of {@link createTracer}. */
+export interface TracerOptions {
+  /** bpftrace command or path. @default 'bpftrace' */
+  bpftrace?: string;
+  /** The bpftrace program file. */
+  programPath: string;
+  /** @default '/proc' */
+  procRoot?: string;
+  /** @default '/sys' */
+  sysRoot?: string;
+  log: Logger;
+  /** Gets every parsed event with the time it arrived. */
+  onEvent(event: TracerEvent, at: Date): void;
+  /** Called each time bpftrace has attached its probes (counting starts). */
+  onRunning?(at: Date): void;
+  /** First restart delay; doubles per failure in a row. @default 1000 */
+  minBackoffMs?: number;
+  /** @default 30000 */
+  maxBackoffMs?: number;
+  /** A run at least this long resets the backoff. @default 60000 */
+  healthyAfterMs?: number;
+  /** Keys per bpftrace map (pending requests are one key per open socket). @default 65536 */
+  mapKeysMax?: number;
+}
+
+/** Where the tracer is. */
+export interface TracerStatus {
+  state: 'starting' | 'running' | 'waiting' | 'stopped';
+  /** Why it is waiting: a preflight problem or how bpftrace ended. */
+  reason?: string;
+  /** The bpftrace process id while one runs. */
+  pid?: number;
+  /** bpftrace processes started so far. */
+  starts: number;
+}
+
+/** A supervised bpftrace process. */
+export interface Tracer {
+  status(): TracerStatus;
+  /** Stops bpftrace and the supervision loop. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HARMLESS_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes?/;
+
+function validateMs(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Starts bpftrace on the program and keeps it running: checks prerequisites first (saying exactly what
+ * is missing and how to fix it), streams its JSON lines to `onEvent`, and restarts it with exponential
+ * backoff when it ends. Logs one line per state change, never one per retry.
+ */
+export function createTracer(options: TracerOptions): Tracer {
+  const bpftrace = options.bpftrace ?? 'bpftrace';
+  const minBackoffMs = validateMs('minBackoffMs', options.minBackoffMs ?? 1000);
+  const maxBackoffMs = validateMs('maxBackoffMs', options.maxBackoffMs ?? 30_000);
+  const healthyAfterMs = validateMs('healthyAfterMs', options.healthyAfterMs ?? 60_000);
+  const mapKeysMax = options.mapKeysMax ?? 65_536;
+  if (!Number.isSafeInteger(mapKeysMax) || mapKeysMax < 1024) throw new TypeError(`mapKeysMax must be an integer >= 1024, got ${JSON.stringify(mapKeysMax)}`);
+  const { log } = options;
+  const abort = new AbortController();
+  let status: TracerStatus = { state: 'starting', starts: 0 };
+  let child: ReturnType<typeof execa> | undefined;
+  let failuresInARow = 0;
+
+  const setState = (next: TracerStatus, level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, string | number>) => {
+    status = next;
+    log.transition('tracer', `${next.state}:${next.reason ?? ''}`, level, message, fields);
+  };
+
+  const runOnce = async (bpftracePath: string): Promise<string> => {
+    const proc = execa(bpftracePath, ['-f', 'json', options.programPath], {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+      env: { BPFTRACE_MAP_KEYS_MAX: String(mapKeysMax) },
+      cleanup: true,
+      forceKillAfterDelay: 3000,
+      cancelSignal: abort.signal,
+    });
+    child = proc;
+    status = { state: 'starting', starts: status.starts + 1, ...(proc.pid === undefined ? {} : { pid: proc.pid }) };
+    const stderrTail: string[] = [];
+    createInterface({ input: proc.stderr! }).on('line', (line) => {
+      if (line.trim() === '' || HARMLESS_STDERR.test(line)) return;
+      stderrTail.push(line.trim());
+      if (stderrTail.length > 5) stderrTail.shift();
+    });
+    let badLines = 0;
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const at = new Date();
+      const event = parseTracerLine(line);
+      if (!event) return;
+      if (event.kind === 'error') {
+        // A bad line loses only itself; say so once per run rather than per line.
+        if (badLines++ === 0) log.warn('bpftrace printed a line http-stats cannot read; skipping such lines', { problem: event.message, line: event.line.slice(0, 200) });
+        return;
+      }
+      if (event.kind === 'attached') {
+        setState({ state: 'running', starts: status.starts, ...(proc.pid === undefined ? {} : { pid: proc.pid }) }, 'info', 'tracing HTTP on syscall tracepoints', {
+          probes: event.probes,
+          bpftracePid: proc.pid ?? 0,
+        });
+        options.onRunning?.(at);
+      } else if (event.kind === 'lost') {
+        log.warn('bpftrace lost events', { events: event.events });
+      }
+      options.onEvent(event, at);
+    });
+    const startedAt = Date.now();
+    const result = await proc;
+    child = undefined;
+    if (Date.now() - startedAt >= healthyAfterMs) failuresInARow = 0;
+    const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
+    return stderrTail.length > 0 ? `${how}: ${stderrTail.join(' | ')}` : how;
+  };
+
+  const loop = async () => {
+    while (!abort.signal.aborted) {
+      const check = await checkTracerPrerequisites({
+        bpftrace,
+        programPath: options.programPath,
+        ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+        ...(options.sysRoot === undefined ? {} : { sysRoot: options.sysRoot }),
+      });
+      if (abort.signal.aborted) break;
+      if (!check.ok) {
+        setState({ state: 'waiting', reason: check.problem.code, starts: status.starts }, 'warn', `cannot trace HTTP: ${check.problem.message}; serving no process nodes until this is fixed`);
+      } else {
+        const ended = await runOnce(check.bpftracePath);
+        if (abort.signal.aborted) break;
+        // The reason's first words make the state: the same failure again is not a new state.
+        setState({ state: 'waiting', reason: `exited ${ended.slice(0, 120)}`, starts: status.starts }, 'warn', `bpftrace ended (${ended}); restarting with backoff`);
+      }
+      const delayMs = Math.min(maxBackoffMs, minBackoffMs * 2 ** failuresInARow);
+      failuresInARow++;
+      try {
+        await sleep(delayMs, undefined, { signal: abort.signal });
+      } catch {
+        // Aborted while waiting: the loop condition ends it.
+      }
+    }
+  };
+
+  const done = loop().catch((error: unknown) => {
+    log.error('http-stats tracer supervision failed', { error: error instanceof Error ? error.message : String(error) });
+  });
+
+  return {
+    status: () => status,
+    async stop() {
+      if (!abort.signal.aborted) abort.abort();
+      await child?.catch(() => undefined);
+      await done;
+      status = { state: 'stopped', starts: status.starts };
+    },
+  };
+}
