@@ -2,12 +2,64 @@
  * host-namespaces: every Linux namespace on the host as a multicolumn table on the host node (like lsns),
  * and, when Docker is reachable, which namespaces each container shares with the host.
  */
-import { definePlugin, hostNodeId, parsePositiveInt, type PluginOption } from '@scope-plugins/core';
-import { createNamespaceSource, type NamespaceSourceName } from './collect.js';
-import { COLUMNS, NAMESPACE_TYPES, buildNamespaceTable, parseTypesOption, type NamespaceType } from './parse.js';
+import { containerNodeId, definePlugin, hostNodeId, parsePositiveInt, type Logger, type PluginOption, type ReportBuilder } from '@scope-plugins/core';
+import { createDockerInventory, dockerHostOption, type DockerInventory } from '@scope-plugins/docker';
+import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceSourceName } from './collect.js';
+import {
+  COLUMNS,
+  NAMESPACE_TYPES,
+  buildNamespaceTable,
+  compareWithHost,
+  parseTypesOption,
+  type NamespaceType,
+} from './parse.js';
 
-export * from './parse.js';
-export * from './collect.js';
+export {
+  COLUMNS,
+  INODE_PAD_WIDTH,
+  MORE_ROW_ID,
+  NAMESPACE_TYPES,
+  NamespaceParseError,
+  ROW_COLUMN_SEPARATOR,
+  SHARING_TYPES,
+  buildNamespaceTable,
+  buildRowId,
+  compareInodes,
+  compareWithHost,
+  formatNamespaceList,
+  isNamespaceType,
+  parseCmdline,
+  parseLsnsJson,
+  parseNamespaceLink,
+  parsePasswd,
+  parseTypesOption,
+  shortenCommand,
+  sortNamespaces,
+  validateRowId,
+  type ContainerNamespaces,
+  type NamespaceRecord,
+  type NamespaceTable,
+  type NamespaceTableOptions,
+  type NamespaceType,
+} from './parse.js';
+export {
+  NamespaceSourceError,
+  SOURCE_ERROR_CODES,
+  createNamespaceSource,
+  readCommand,
+  readHostNamespaces,
+  readNamespacesFromProc,
+  readNamespacesWithLsns,
+  readPids,
+  readProcessNamespaces,
+  readUserNames,
+  type LsnsSourceOptions,
+  type NamespaceScan,
+  type NamespaceSource,
+  type NamespaceSourceName,
+  type NamespaceSourceOptions,
+  type ProcSourceOptions,
+} from './collect.js';
 
 /** Plugin id, socket name and key prefix. */
 export const PLUGIN_ID = 'host-namespaces';
@@ -17,6 +69,12 @@ export const TABLE_PREFIX = `${PLUGIN_ID}_ns_`;
 
 /** Host metadata: how many namespaces of the selected types exist (before the row limit). */
 export const TOTAL_KEY = `${PLUGIN_ID}_total`;
+
+/** Container metadata: the namespace types the container shares with the host (`net, pid`), or `none`. */
+export const SHARED_KEY = `${PLUGIN_ID}_shared_with_host`;
+
+/** Container property list: one row per namespace type, `<inode>` or `<inode> (host)`. */
+export const CONTAINER_NS_PREFIX = `${PLUGIN_ID}_container_ns_`;
 
 /** @default 200 */
 export const DEFAULT_MAX_ROWS = 200;
@@ -64,6 +122,11 @@ export const options: PluginOption[] = [
     env: 'HOST_NAMESPACES_PASSWD_FILE',
     default: '/etc/passwd',
   },
+  dockerHostOption,
+  {
+    flags: '--no-docker',
+    description: 'do not follow Docker (no container metadata)',
+  },
 ];
 
 function readTypes(value: unknown): readonly NamespaceType[] {
@@ -105,6 +168,10 @@ export const plugin = definePlugin({
         },
       ],
     },
+    Container: {
+      metadataTemplates: [{ id: SHARED_KEY, label: 'Namespaces shared with host', from: 'latest', priority: 4 }],
+      tableTemplates: [{ id: `${PLUGIN_ID}-container`, label: 'Namespaces', prefix: CONTAINER_NS_PREFIX, type: 'property-list' }],
+    },
   },
   options,
   create(ctx) {
@@ -116,6 +183,10 @@ export const plugin = definePlugin({
     const source = createNamespaceSource(sourceName, { procRoot: ctx.procRoot, types, passwdPath });
     const log = ctx.log;
     log.info('reading namespaces', { source: sourceName, types: types.join(','), proc_root: ctx.procRoot, max_rows: maxRows });
+    const inventory =
+      ctx.options['docker'] === false
+        ? undefined
+        : createDockerInventory({ log, signal: ctx.signal, ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}) });
 
     return {
       async collect({ report, hostId, signal }) {
@@ -124,7 +195,58 @@ export const plugin = definePlugin({
         log.debug('namespace scan', { source: scan.source, namespaces: scan.namespaces.length, processes: scan.processes, skipped: scan.skipped, hidden: table.hidden });
         for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
+        if (inventory) await reportContainers(report, inventory, ctx.procRoot, log);
+      },
+      async close() {
+        await inventory?.close();
       },
     };
   },
 });
+
+/**
+ * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided
+ * by comparing inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds
+ * whatever flags the container was started with. Nothing is added while Docker is unreachable.
+ */
+async function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): Promise<void> {
+  const running = [...inventory.containers().values()].filter((c) => c.running && c.pid > 0);
+  if (running.length === 0) return;
+  const host = await readHostNamespaces(procRoot);
+  if (!host) {
+    log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
+    return;
+  }
+  log.transition('host-reference', `pid:${host.pid}`, 'debug', 'host namespaces read', { pid: host.pid });
+  let unreadable = 0;
+  await Promise.all(
+    running.map(async (container) => {
+      const namespaces = await readProcessNamespaces(procRoot, container.pid);
+      if (!namespaces) {
+        // The container stopped since the inventory saw it, or its pid is not in this /proc (no host pid namespace).
+        unreadable++;
+        return;
+      }
+      const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
+      const rows: Record<string, string | undefined> = {};
+      for (const type of NAMESPACE_TYPES) {
+        const inode = namespaces[type];
+        if (inode === undefined) continue;
+        rows[type] = sharedWithHost.includes(type) ? `${inode} (host)` : inode;
+      }
+      report
+        .topology('Container')
+        .node(containerNodeId(container.id))
+        .latest(SHARED_KEY, sharedWithHost.length > 0 ? sharedWithHost.join(', ') : 'none')
+        .propertyList(CONTAINER_NS_PREFIX, rows);
+    }),
+  );
+  const state = unreadable === running.length ? 'none-readable' : 'ok';
+  log.transition(
+    'container-pids',
+    state,
+    state === 'ok' ? 'debug' : 'warn',
+    state === 'ok' ? 'container namespaces readable' : `no running container's namespaces can be read under ${procRoot}: run in the host pid namespace (--pid=host) with the host's /proc`,
+    { containers: running.length, unreadable },
+  );
+}

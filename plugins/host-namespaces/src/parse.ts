@@ -143,15 +143,6 @@ export function parsePasswd(content: string): Map<number, string> {
   return users;
 }
 
-/**
- * Parses the effective uid from `/proc/<pid>/status` (`Uid:` real, effective, saved, fs).
- * Returns undefined when the line is missing.
- */
-export function parseStatusUid(content: string): number | undefined {
-  const match = /^Uid:\s+\d+\s+(\d+)/m.exec(content);
-  return match?.[1] === undefined ? undefined : Number(match[1]);
-}
-
 /** Separator Scope uses between row id and column id; it must never appear inside a row id. */
 export const ROW_COLUMN_SEPARATOR = '___';
 

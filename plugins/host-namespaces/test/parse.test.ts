@@ -12,7 +12,6 @@ import {
   parseLsnsJson,
   parseNamespaceLink,
   parsePasswd,
-  parseStatusUid,
   parseTypesOption,
   shortenCommand,
   sortNamespaces,
@@ -101,11 +100,6 @@ describe('small parsers', () => {
       [0, 'root'],
       [65534, 'nobody'],
     ]);
-  });
-
-  it('parseStatusUid reads the effective uid', () => {
-    expect(parseStatusUid('Name:\tsleep\nUid:\t1000\t1001\t1000\t1000\nGid:\t0\t0\t0\t0\n')).toBe(1001);
-    expect(parseStatusUid('Name:\tx\n')).toBeUndefined();
   });
 
   it('parseTypesOption validates and orders types', () => {

@@ -1,0 +1,176 @@
+import { execaSync } from 'execa';
+import { createLogger, hostNodeId, type Report } from '@scope-plugins/core';
+import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
+import { startUnshare, type Unshared } from './helpers/unshare.js';
+
+const HOST = 'test-host';
+const UNSHARE_LINE = 'unshare --uts --ipc --net --pid --fork --mount-proc --kill-child sleep 60';
+const hasUnshare = (() => {
+  try {
+    return execaSync('unshare', ['--version'], { timeout: 5000 }).exitCode === 0;
+  } catch {
+    return false;
+  }
+})();
+const isRoot = process.getuid?.() === 0;
+
+/** The host node's table as rows: row id → column → value, read back from the served latest keys. */
+function tableOf(report: Report): Record<string, Record<string, string>> {
+  const latest = report.Host?.nodes?.[hostNodeId(HOST)]?.latest ?? {};
+  const rows: Record<string, Record<string, string>> = {};
+  for (const [key, entry] of Object.entries(latest)) {
+    if (!key.startsWith(TABLE_PREFIX)) continue;
+    const parts = key.slice(TABLE_PREFIX.length).split('___');
+    // Scope's own rule (a key under the prefix without ___ crashes the app): fail loudly if it ever happens.
+    expect(parts, key).toHaveLength(2);
+    const [rowId, column] = parts as [string, string];
+    (rows[rowId] ??= {})[column] = entry.value;
+  }
+  return rows;
+}
+
+describe('options', () => {
+  const option = (flags: string) => plugin.options.find((o) => o.flags.startsWith(flags));
+
+  it('validate --types, --max-rows and --source with TypeErrors naming the value', () => {
+    expect(option('--types')?.parse?.('net,pid', undefined)).toEqual(['net', 'pid']);
+    expect(() => option('--types')?.parse?.('net,bogus', undefined)).toThrow(/"bogus"/);
+    expect(() => option('--max-rows')?.parse?.('0', undefined)).toThrow(TypeError);
+    expect(() => option('--source')?.parse?.('ps', undefined)).toThrow(/"ps"/);
+  });
+
+  it('are checked again when the plugin is created programmatically', async () => {
+    const ctx = (options: Record<string, unknown>) => ({
+      id: plugin.id,
+      hostId: HOST,
+      log: createLogger({ level: 'silent' }),
+      options: { docker: false, ...options },
+      procRoot: '/proc',
+      sysRoot: '/sys',
+      signal: new AbortController().signal,
+    });
+    await expect(async () => plugin.create(ctx({ types: 'net,uts,nope' }))).rejects.toThrow(/"nope"/);
+    await expect(async () => plugin.create(ctx({ maxRows: -1 }))).rejects.toThrow(TypeError);
+    await expect(async () => plugin.create(ctx({ source: 'ps' }))).rejects.toThrow(/"ps"/);
+  });
+});
+
+describe.runIf(requireComponent('unshare (util-linux) as root', hasUnshare && isRoot, 'run as root with util-linux installed'))('served over the plugin socket, on the real host', () => {
+  let test: TestPlugin | undefined;
+  let unshared: Unshared | undefined;
+
+  afterEach(async () => {
+    await unshared?.kill();
+    unshared = undefined;
+    await test?.stop();
+    test = undefined;
+  });
+
+  it('shows namespaces the test creates from the next collection on, and drops them once the processes are gone', async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, options: { docker: false } });
+    const before = tableOf(await test.running.collectNow());
+    expect(Object.keys(before).length).toBeGreaterThan(7);
+
+    unshared = await startUnshare(60);
+    // "Within one interval": the very next collection must carry the new rows (no timing is asserted).
+    await test.running.collectNow();
+    const rows = tableOf(await test.report());
+    expect(rows[buildRowId('net', unshared.inodes.net)]).toEqual({
+      ns: unshared.inodes.net,
+      type: 'net',
+      nprocs: '2',
+      pid: String(unshared.parentPid),
+      user: 'root',
+      // 60 characters at most: 59 of the command line and an ellipsis; the full line in its own column.
+      command: `${UNSHARE_LINE.slice(0, 59)}…`,
+      cmdline: UNSHARE_LINE,
+    });
+    expect(rows[buildRowId('pid', unshared.inodes.pid)]).toEqual({ ns: unshared.inodes.pid, type: 'pid', nprocs: '1', pid: String(unshared.childPid), user: 'root', command: 'sleep 60' });
+    for (const type of ['mnt', 'uts', 'ipc'] as const) expect(rows[buildRowId(type, unshared.inodes[type])]?.['type']).toBe(type);
+
+    const inodes = Object.values(unshared.inodes);
+    await unshared.kill();
+    unshared = undefined;
+    await test.running.collectNow();
+    const after = tableOf(await test.report());
+    expect(Object.values(after).filter((row) => inodes.includes(row['ns'] ?? ''))).toEqual([]);
+  });
+
+  it('is refreshed by the schedule too (no collectNow), and the doctor finds nothing wrong', async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 300, options: { docker: false } });
+    unshared = await startUnshare(60);
+    const id = buildRowId('uts', unshared.inodes.uts);
+    await test.waitForReport((report) => tableOf(report)[id] !== undefined, 10_000);
+    const diagnosis = await test.doctor();
+    expect(diagnosis.status).toBe('ok');
+    expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
+  });
+
+  it('limits rows with a final "N more" row and reports the total, for only the selected types', async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, options: { docker: false, types: 'mnt,net', maxRows: 2 } });
+    await test.running.collectNow();
+    const report = await test.report();
+    const rows = tableOf(report);
+    const total = Number(report.Host?.nodes?.[hostNodeId(HOST)]?.latest?.[TOTAL_KEY]?.value);
+    expect(Object.keys(rows)).toHaveLength(3);
+    expect(Object.keys(rows).at(-1)).toBe(MORE_ROW_ID);
+    expect(rows[MORE_ROW_ID]?.['ns']).toBe(`${total - 2} more`);
+    expect(new Set(Object.entries(rows).filter(([id]) => id !== MORE_ROW_ID).map(([, row]) => row['type']))).toEqual(new Set(['mnt']));
+    expect((await test.doctor()).violations.filter((v) => v.kind !== 'note')).toEqual([]);
+  });
+
+  it('serves the same table from the lsns source', async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, options: { docker: false, source: 'lsns' } });
+    unshared = await startUnshare(60);
+    await test.running.collectNow();
+    const rows = tableOf(await test.report());
+    expect(rows[buildRowId('pid', unshared.inodes.pid)]).toEqual({ ns: unshared.inodes.pid, type: 'pid', nprocs: '1', pid: String(unshared.childPid), user: 'root', command: 'sleep 60' });
+  });
+
+  it('keeps serving the last good table and logs once when the source fails', async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, procRoot: '/nonexistent-proc', options: { docker: false } });
+    const report = await test.report();
+    expect(report.Plugins[0]?.id).toBe('host-namespaces');
+    expect(tableOf(report)).toEqual({});
+    await test.running.collectNow();
+    await test.running.collectNow();
+    expect(test.logs.filter((line) => line.includes('collection failed'))).toHaveLength(1);
+    expect(test.logs.find((line) => line.includes('collection failed'))).toMatch(/cannot list \/nonexistent-proc/);
+  });
+});
+
+describe('definition', () => {
+  let test: TestPlugin | undefined;
+  beforeAll(async () => {
+    test = await startTestPlugin(plugin, { hostId: HOST, options: { docker: false } });
+  });
+  afterAll(async () => {
+    await test?.stop();
+  });
+
+  it('declares the table with Scope multicolumn rules and a prefix no other key starts with', async () => {
+    await test!.running.collectNow();
+    const report = await test!.report();
+    const template = report.Host?.table_templates?.['host-namespaces-table'];
+    expect(template).toEqual({
+      id: 'host-namespaces-table',
+      label: 'Namespaces',
+      prefix: 'host-namespaces_ns_',
+      type: 'multicolumn-table',
+      columns: [
+        { id: 'ns', label: 'NS', dataType: 'number' },
+        { id: 'type', label: 'Type' },
+        { id: 'nprocs', label: '# Procs', dataType: 'number' },
+        { id: 'pid', label: 'PID', dataType: 'number' },
+        { id: 'user', label: 'User' },
+        { id: 'command', label: 'Command' },
+        { id: 'cmdline', label: 'Full command' },
+      ],
+    });
+    const keys = Object.keys(report.Host?.nodes?.[hostNodeId(HOST)]?.latest ?? {});
+    expect(keys.filter((key) => key.startsWith(TABLE_PREFIX) && !key.includes('___'))).toEqual([]);
+    expect(Object.keys(report.Host?.table_templates ?? {}).map((id) => report.Host?.table_templates?.[id]?.prefix).filter((p) => p !== TABLE_PREFIX && p?.startsWith(TABLE_PREFIX))).toEqual([]);
+  });
+});
