@@ -1,0 +1,30 @@
+# Test HTTP server (Python http.server, which answers with sendto): the status code comes from
+# `?s=<code>`. Listens on 127.0.0.1 (port from argv[1], 0 = any) and prints `listening <port>`.
+import sys
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+from urllib.parse import urlparse, parse_qs
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def answer(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        if length:
+            self.rfile.read(length)
+        status = int(parse_qs(urlparse(self.path).query).get('s', ['200'])[0])
+        self.send_response(status)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', '3')
+        self.end_headers()
+        self.wfile.write(b'ok\n')
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = answer
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 0), Handler)
+print(f'listening {server.server_address[1]}', flush=True)
+server.serve_forever()
