@@ -3,7 +3,9 @@
  * Both namespace sources give the same {@link NamespaceScan}, so either can serve the table and the
  * other can check it.
  */
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import {
@@ -65,8 +67,8 @@ export interface NamespaceSourceOptions {
 export interface ProcSourceOptions extends NamespaceSourceOptions {
   /** User database for uid → name. @default '/etc/passwd' */
   passwdPath?: string;
-  /** Processes read at the same time (each is up to 8 readlinks). @default 32 */
-  concurrency?: number;
+  /** Processes read per batch (each is up to 8 readlinks); the event loop gets a turn between batches. @default 64 */
+  batchSize?: number;
   signal?: AbortSignal;
 }
 
@@ -96,28 +98,29 @@ export async function readPids(procRoot: string): Promise<number[]> {
 /**
  * Reads one process's namespace inodes from `<procRoot>/<pid>/ns/<type>` links. Types whose link is missing
  * (kernel without that namespace type) or unreadable are left out; `undefined` when none could be read
- * (the process exited, or it is not ours to read).
+ * (the process exited, or it is not ours to read). Synchronous on purpose: a readlink on procfs takes a few
+ * microseconds, and going through the libuv thread pool costs 3–4 times more CPU than the call itself
+ * (bench/results/host-namespaces.md); callers keep batches small and yield between them.
  */
-export async function readProcessNamespaces(
+export function readProcessNamespaces(
   procRoot: string,
   pid: number,
   types: readonly NamespaceType[] = NAMESPACE_TYPES,
-): Promise<Partial<Record<NamespaceType, string>> | undefined> {
+): Partial<Record<NamespaceType, string>> | undefined {
   const namespaces: Partial<Record<NamespaceType, string>> = {};
   let found = false;
-  await Promise.all(
-    types.map(async (type) => {
-      try {
-        const link = parseNamespaceLink(await readlink(join(procRoot, String(pid), 'ns', type)));
-        if (link && link.type === type) {
-          namespaces[type] = link.inode;
-          found = true;
-        }
-      } catch (error) {
-        if (!isSkippable(error)) throw error;
+  const base = join(procRoot, String(pid), 'ns');
+  for (const type of types) {
+    try {
+      const link = parseNamespaceLink(readlinkSync(join(base, type)));
+      if (link && link.type === type) {
+        namespaces[type] = link.inode;
+        found = true;
       }
-    }),
-  );
+    } catch (error) {
+      if (!isSkippable(error)) throw error;
+    }
+  }
   return found ? namespaces : undefined;
 }
 
@@ -125,9 +128,9 @@ export async function readProcessNamespaces(
  * The host's namespaces: those of pid 1 under `procRoot`, or of pid 2 (kthreadd, whose kernel threads always
  * live in the initial namespaces) when pid 1 cannot be read (some sandboxes deny it even to root).
  */
-export async function readHostNamespaces(procRoot: string): Promise<{ pid: number; namespaces: Partial<Record<NamespaceType, string>> } | undefined> {
+export function readHostNamespaces(procRoot: string): { pid: number; namespaces: Partial<Record<NamespaceType, string>> } | undefined {
   for (const pid of [1, 2]) {
-    const namespaces = await readProcessNamespaces(procRoot, pid);
+    const namespaces = readProcessNamespaces(procRoot, pid);
     if (namespaces) return { pid, namespaces };
   }
   return undefined;
@@ -183,20 +186,20 @@ interface Accumulator {
  */
 export async function readNamespacesFromProc(procRoot: string, options: ProcSourceOptions = {}): Promise<NamespaceScan> {
   const types = options.types ?? NAMESPACE_TYPES;
-  const concurrency = options.concurrency ?? 32;
+  const batchSize = options.batchSize ?? 64;
   const [pids, users] = await Promise.all([readPids(procRoot), readUserNames(options.passwdPath)]);
   const byInode = new Map<string, Accumulator>();
   let processes = 0;
   let skipped = 0;
-  for (let start = 0; start < pids.length; start += concurrency) {
+  for (let start = 0; start < pids.length; start += batchSize) {
+    // Let /report requests through between batches: a batch blocks for well under a millisecond per 10 pids.
+    if (start > 0) await yieldToEventLoop();
     options.signal?.throwIfAborted();
-    const batch = pids.slice(start, start + concurrency);
-    const results = await Promise.all(batch.map((pid) => readProcessNamespaces(procRoot, pid, types)));
-    batch.forEach((pid, index) => {
-      const namespaces = results[index];
+    for (const pid of pids.slice(start, start + batchSize)) {
+      const namespaces = readProcessNamespaces(procRoot, pid, types);
       if (!namespaces) {
         skipped++;
-        return;
+        continue;
       }
       processes++;
       for (const type of types) {
@@ -204,22 +207,18 @@ export async function readNamespacesFromProc(procRoot: string, options: ProcSour
         if (inode === undefined) continue;
         // Same key as lsns: the inode alone (nsfs inodes are unique across types).
         const existing = byInode.get(inode);
-        if (existing) {
-          existing.nprocs++;
-          // Pids arrive ascending, but batches resolve together: keep the minimum explicitly.
-          if (pid < existing.pid) existing.pid = pid;
-        } else {
-          byInode.set(inode, { type, inode, nprocs: 1, pid });
-        }
+        // Pids arrive in ascending order, so the first one seen is the lowest.
+        if (existing) existing.nprocs++;
+        else byInode.set(inode, { type, inode, nprocs: 1, pid });
       }
-    });
+    }
   }
   const accumulators = [...byInode.values()];
   // Owner and command only for the lowest pid of each namespace: many namespaces share one pid.
   const leaders = [...new Set(accumulators.map((a) => a.pid))];
   const details = new Map<number, { user: string; command: string }>();
-  for (let start = 0; start < leaders.length; start += concurrency) {
-    const batch = leaders.slice(start, start + concurrency);
+  for (let start = 0; start < leaders.length; start += batchSize) {
+    const batch = leaders.slice(start, start + batchSize);
     const read = await Promise.all(
       batch.map(async (pid) => {
         const [owner, command] = await Promise.all([readOwner(procRoot, pid, users), readCommand(procRoot, pid)]);

@@ -195,7 +195,11 @@ export const plugin = definePlugin({
         log.debug('namespace scan', { source: scan.source, namespaces: scan.namespaces.length, processes: scan.processes, skipped: scan.skipped, hidden: table.hidden });
         for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
-        if (inventory) await reportContainers(report, inventory, ctx.procRoot, log);
+        if (inventory) {
+          // The first collection (and --once) waits for the first Docker sync; ready() also settles on failure.
+          if (inventory.status().state === 'connecting') await Promise.race([inventory.ready(), abortPromise(signal)]);
+          reportContainers(report, inventory, ctx.procRoot, log);
+        }
       },
       async close() {
         await inventory?.close();
@@ -204,43 +208,49 @@ export const plugin = definePlugin({
   },
 });
 
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
 /**
  * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided
  * by comparing inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds
  * whatever flags the container was started with. Nothing is added while Docker is unreachable.
  */
-async function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): Promise<void> {
+function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): void {
   const running = [...inventory.containers().values()].filter((c) => c.running && c.pid > 0);
   if (running.length === 0) return;
-  const host = await readHostNamespaces(procRoot);
+  const host = readHostNamespaces(procRoot);
   if (!host) {
     log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
     return;
   }
   log.transition('host-reference', `pid:${host.pid}`, 'debug', 'host namespaces read', { pid: host.pid });
   let unreadable = 0;
-  await Promise.all(
-    running.map(async (container) => {
-      const namespaces = await readProcessNamespaces(procRoot, container.pid);
-      if (!namespaces) {
-        // The container stopped since the inventory saw it, or its pid is not in this /proc (no host pid namespace).
-        unreadable++;
-        return;
-      }
-      const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
-      const rows: Record<string, string | undefined> = {};
-      for (const type of NAMESPACE_TYPES) {
-        const inode = namespaces[type];
-        if (inode === undefined) continue;
-        rows[type] = sharedWithHost.includes(type) ? `${inode} (host)` : inode;
-      }
-      report
-        .topology('Container')
-        .node(containerNodeId(container.id))
-        .latest(SHARED_KEY, sharedWithHost.length > 0 ? sharedWithHost.join(', ') : 'none')
-        .propertyList(CONTAINER_NS_PREFIX, rows);
-    }),
-  );
+  for (const container of running) {
+    const namespaces = readProcessNamespaces(procRoot, container.pid);
+    if (!namespaces) {
+      // The container stopped since the inventory saw it, or its pid is not in this /proc (no host pid namespace).
+      unreadable++;
+      continue;
+    }
+    const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
+    const rows: Record<string, string | undefined> = {};
+    for (const type of NAMESPACE_TYPES) {
+      const inode = namespaces[type];
+      if (inode === undefined) continue;
+      // Every row says the truth (time is always the host's under Docker); the summary above lists only the risky types.
+      rows[type] = inode === host.namespaces[type] ? `${inode} (host)` : inode;
+    }
+    report
+      .topology('Container')
+      .node(containerNodeId(container.id))
+      .latest(SHARED_KEY, sharedWithHost.length > 0 ? sharedWithHost.join(', ') : 'none')
+      .propertyList(CONTAINER_NS_PREFIX, rows);
+  }
   const state = unreadable === running.length ? 'none-readable' : 'ok';
   log.transition(
     'container-pids',
