@@ -128,12 +128,28 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
     settleReady();
   };
 
-  const requestSignal = (session: AbortSignal) => AbortSignal.any([session, AbortSignal.timeout(requestTimeoutMs)]);
+  /**
+   * Runs one request with a signal aborted by the session or after `requestTimeoutMs`. Hand-made rather than
+   * AbortSignal.any, whose dependants pile up on a long-lived session signal in Node 20.
+   */
+  const withDeadline = async <T>(session: AbortSignal, request: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(session.reason);
+    if (session.aborted) onAbort();
+    else session.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => controller.abort(Object.assign(new Error('Docker request timed out'), { code: 'ETIMEDOUT' })), requestTimeoutMs);
+    try {
+      return await request(controller.signal);
+    } finally {
+      clearTimeout(timer);
+      session.removeEventListener('abort', onAbort);
+    }
+  };
 
   /** Inspects one container; undefined if it no longer exists (or Docker refuses to describe it). */
   const inspectOne = async (id: string, session: AbortSignal): Promise<ContainerRecord | undefined> => {
     try {
-      const info = await docker.getContainer(id).inspect({ abortSignal: requestSignal(session) });
+      const info = await withDeadline(session, (abortSignal) => docker.getContainer(id).inspect({ abortSignal }));
       return buildContainerRecord(info);
     } catch (error) {
       const code = httpStatus(error);
@@ -148,7 +164,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
   };
 
   const fullSync = async (session: AbortSignal): Promise<Map<string, ContainerRecord>> => {
-    const list = await docker.listContainers({ all: true, abortSignal: requestSignal(session) });
+    const list = await withDeadline(session, (abortSignal) => docker.listContainers({ all: true, abortSignal }));
     const ids = list.map((c) => c.Id).filter(isFullContainerId);
     const next = new Map<string, ContainerRecord>();
     let cursor = 0;
