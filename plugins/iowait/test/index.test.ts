@@ -1,0 +1,232 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { diagnoseReportBody, hostNodeId, type Report, type Sample } from '@scope-plugins/core';
+import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DISK_TABLE_PREFIX, IDLE_METRIC, IOWAIT_METRIC, LATEST_KEYS, SWITCH_TO_IDLE, SWITCH_TO_IOWAIT, plugin, resolveIowaitOptions } from '../src/index.js';
+import { canRun, hostNode, mean, measureShares, runIostat, sleep, startIo } from './helpers.js';
+
+const HOST_ID = 'test-host';
+const NODE_ID = hostNodeId(HOST_ID);
+const hasPsi = existsSync('/proc/pressure/io');
+
+let running: TestPlugin | undefined;
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+});
+
+async function start(options: Record<string, unknown> = {}): Promise<TestPlugin> {
+  running = await startTestPlugin(plugin, { hostId: HOST_ID, options, logLevel: 'debug' });
+  return running;
+}
+
+function samples(report: Report, metric: string): Sample[] {
+  return hostNode(report, NODE_ID)?.metrics?.[metric]?.samples ?? [];
+}
+
+function latest(report: Report, key: string): string | undefined {
+  return hostNode(report, NODE_ID)?.latest?.[key]?.value;
+}
+
+describe('resolveIowaitOptions', () => {
+  it('fills in the defaults', () => {
+    expect(resolveIowaitOptions({})).toEqual({ mode: 'iowait', windowMs: 60_000, diskExclude: /^(loop|ram|zram)[0-9]+$/, diskPartitions: false, diskInfo: true });
+  });
+
+  it('refuses bad values with a TypeError that shows them', () => {
+    expect(() => resolveIowaitOptions({ mode: 'busy' })).toThrow(new TypeError('--mode must be "iowait" or "idle", got "busy"'));
+    expect(() => resolveIowaitOptions({ windowMs: '500' })).toThrow(new TypeError('--window-ms must be an integer of at least 1000 (ms), got "500"'));
+    expect(() => resolveIowaitOptions({ diskExclude: '(' })).toThrow(new TypeError('--disk-exclude must be a valid regular expression, got "("'));
+    expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBeUndefined();
+  });
+});
+
+describe('the plugin on the real host, over its socket', () => {
+  it('serves the host node: metric history, metadata, device table, the inactive control; the doctor finds nothing', async () => {
+    const p = await start();
+    const report = await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 2, 10_000);
+    const node = hostNode(report, NODE_ID)!;
+    expect(Object.keys(report.Host?.nodes ?? {})).toEqual([NODE_ID]);
+    expect(Object.keys(node.metrics ?? {})).toEqual([IOWAIT_METRIC]);
+    expect(node.metrics?.[IOWAIT_METRIC]).toMatchObject({ min: 0, max: 100 });
+    for (const sample of samples(report, IOWAIT_METRIC)) expect(sample.value).toBeGreaterThanOrEqual(0);
+    expect(node.latest?.['active_controls']?.value).toBe(`${SWITCH_TO_IDLE};host_exec`);
+    expect(Number(latest(report, LATEST_KEYS.iowait))).toBeGreaterThanOrEqual(0);
+    expect(Number(latest(report, LATEST_KEYS.idle))).toBeGreaterThanOrEqual(0);
+    expect(Number(latest(report, LATEST_KEYS.iowait)) + Number(latest(report, LATEST_KEYS.idle))).toBeLessThanOrEqual(100.01);
+    // PSI rows exactly when the kernel has PSI.
+    expect(latest(report, LATEST_KEYS.psiSome) !== undefined).toBe(hasPsi);
+    const tableKeys = Object.keys(node.latest ?? {}).filter((k) => k.startsWith(DISK_TABLE_PREFIX));
+    expect(tableKeys.length).toBeGreaterThan(0);
+    for (const key of tableKeys) expect(key.slice(DISK_TABLE_PREFIX.length).split('___')).toHaveLength(2);
+    expect(tableKeys.filter((k) => /^iowait_disk_(loop|ram|zram)/.test(k))).toEqual([]);
+    expect(report.Host?.controls).toEqual({
+      switchToIOWait: { id: 'switchToIOWait', human: 'Switch to IO wait', icon: 'fa-clock', rank: 1 },
+      switchToIdle: { id: 'switchToIdle', human: 'Switch to idle', icon: 'fa-cogs', rank: 1 },
+    });
+    const diagnosis = await p.doctor();
+    expect(diagnosis.status).toBe('ok');
+    expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
+  });
+
+  it('switches between IO wait and idle end to end: shortcut report with the other metric and its history, then /report follows', async () => {
+    const p = await start();
+    const before = await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 3, 10_000);
+    const lastTimestamp = hostNode(before, NODE_ID)!.latest!['iowait_mode']!.timestamp;
+
+    const toIdle = await p.control(SWITCH_TO_IDLE, NODE_ID);
+    expect(toIdle['value']).toEqual({ mode: 'idle' });
+    const shortcut = toIdle['shortcutReport'] as Report;
+    expect(shortcut.Plugins).toEqual(before.Plugins);
+    const shortcutNode = hostNode(shortcut, NODE_ID)!;
+    expect(Object.keys(shortcutNode.metrics ?? {})).toEqual([IDLE_METRIC]);
+    // The idle history was kept while iowait was shown: the graph is full at once.
+    expect(samples(shortcut, IDLE_METRIC).length).toBeGreaterThanOrEqual(3);
+    expect(shortcutNode.latest?.['active_controls']?.value).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
+    expect(shortcutNode.latest?.[LATEST_KEYS.mode]?.value).toBe('idle');
+    expect(Date.parse(shortcutNode.latest!['active_controls']!.timestamp)).toBeGreaterThan(Date.parse(lastTimestamp));
+    expect(diagnoseReportBody(JSON.stringify(shortcut), { pluginId: 'iowait', hostId: HOST_ID }).violations.filter((v) => v.kind !== 'note')).toEqual([]);
+
+    const after = await p.report();
+    expect(Object.keys(hostNode(after, NODE_ID)?.metrics ?? {})).toEqual([IDLE_METRIC]);
+    expect(latest(after, 'active_controls')).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
+
+    // The control just used is no longer offered.
+    expect(await p.control(SWITCH_TO_IDLE, NODE_ID)).toEqual({ error: `control "${SWITCH_TO_IDLE}" is not available on node "${NODE_ID}" (available: ${SWITCH_TO_IOWAIT})` });
+
+    const back = await p.control(SWITCH_TO_IOWAIT, NODE_ID);
+    const backNode = hostNode(back['shortcutReport'] as Report, NODE_ID)!;
+    expect(Object.keys(backNode.metrics ?? {})).toEqual([IOWAIT_METRIC]);
+    expect(backNode.metrics![IOWAIT_METRIC]!.samples.length).toBeGreaterThanOrEqual(3);
+    expect(backNode.latest?.['active_controls']?.value).toBe(`${SWITCH_TO_IDLE};host_exec`);
+    expect(latest(await p.report(), 'active_controls')).toBe(`${SWITCH_TO_IDLE};host_exec`);
+  });
+
+  it('answers an unknown control or node with {"error"} saying what was wrong', async () => {
+    const p = await start();
+    await p.waitForReport((r) => hostNode(r, NODE_ID) !== undefined, 5000);
+    expect(await p.control('switchToBusy', NODE_ID)).toEqual({ error: 'unknown control "switchToBusy": plugin iowait offers switchToIOWait, switchToIdle' });
+    expect(await p.control(SWITCH_TO_IDLE, 'other-host;<host>')).toEqual({ error: 'unknown node "other-host;<host>": plugin iowait reports no such node' });
+    expect(latest(await p.report(), LATEST_KEYS.mode)).toBe('iowait');
+  });
+
+  it('starts in idle mode when asked', async () => {
+    const p = await start({ mode: 'idle' });
+    const report = await p.waitForReport((r) => samples(r, IDLE_METRIC).length >= 1, 10_000);
+    expect(samples(report, IOWAIT_METRIC)).toEqual([]);
+    expect(latest(report, 'active_controls')).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
+  });
+});
+
+describe('real I/O on the real disk', () => {
+  it('shows iowait rising in the served report while dd writes with O_DIRECT|O_DSYNC, as /proc/stat does', async () => {
+    expect(requireComponent('dd', await canRun('dd', ['--version']), 'install coreutils')).toBe(true);
+    const p = await start();
+    await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 1, 10_000);
+    const quietFromMs = Date.now();
+    const truthBefore = (await measureShares(() => sleep(3000)))!.percent.iowait;
+    const ddFromMs = Date.now();
+    const io = startIo();
+    const truthDuring = (await measureShares(() => sleep(5000)))!.percent.iowait;
+    const ddToMs = Date.now();
+    await io.stop();
+    await sleep(1200);
+    const all = samples(await p.report(), IOWAIT_METRIC).map((s) => ({ atMs: Date.parse(s.date), value: s.value }));
+    // A sample dated t covers (t - 1 s, t]: keep those wholly inside each span.
+    const inside = (fromMs: number, toMs: number) => all.filter((s) => s.atMs - 1000 >= fromMs && s.atMs <= toMs).map((s) => s.value);
+    const before = inside(quietFromMs, ddFromMs);
+    const during = inside(ddFromMs, ddToMs);
+    process.stderr.write(
+      `iowait before dd: /proc/stat ${truthBefore.toFixed(2)} %, plugin ${before.map((v) => v.toFixed(2)).join(' ')}; ` +
+        `during dd: /proc/stat ${truthDuring.toFixed(2)} %, plugin ${during.map((v) => v.toFixed(2)).join(' ')}\n`,
+    );
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    expect(during.length).toBeGreaterThanOrEqual(4);
+    // The plugin's samples cover each span but up to 1 s at each end: see the README for the tolerance.
+    expect(Math.abs(mean(before) - truthBefore)).toBeLessThanOrEqual(6);
+    expect(Math.abs(mean(during) - truthDuring)).toBeLessThanOrEqual(6);
+    if (truthDuring - truthBefore < 2) {
+      // iowait is idle time with I/O pending: a CPU-saturated machine, or a kernel that does not account it, shows none.
+      process.stderr.write('\n!!! /proc/stat itself showed no iowait rise while dd ran (CPUs saturated, or no iowait accounting): only agreement with /proc/stat was checked\n\n');
+      return;
+    }
+    expect(mean(during)).toBeGreaterThan(mean(before));
+    expect(Math.max(...during)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('agrees with iostat -c 1 interval values, interval by interval, within a tolerance derived from the window offset', async () => {
+    expect(requireComponent('iostat (sysstat)', await canRun('iostat', ['-V']), 'apt-get install -y sysstat (scripts/provision.sh installs it)')).toBe(true);
+    const io = startIo();
+    let reports;
+    let p: TestPlugin | undefined;
+    try {
+      await sleep(1000);
+      // The plugin starts (and takes its baseline read) right after iostat's first report, so both
+      // then sample 1 s windows that end within a few ms of each other.
+      let started: Promise<TestPlugin> | undefined;
+      reports = await runIostat(7, () => (started ??= start()));
+      p = await started!;
+      await sleep(600);
+    } finally {
+      await io.stop();
+    }
+    const iowaitSamples = samples(await p.report(), IOWAIT_METRIC);
+    const idleSamples = samples((await p.control(SWITCH_TO_IDLE, NODE_ID))['shortcutReport'] as Report, IDLE_METRIC);
+    // Pair each iostat interval (t[i-1], t[i]] with the plugin sample window (s[k-1], s[k]] whose ends are nearest.
+    const nearest = (list: Sample[], atMs: number) => {
+      let best = -1;
+      list.forEach((s, k) => {
+        if (best < 0 || Math.abs(Date.parse(s.date) - atMs) < Math.abs(Date.parse(list[best]!.date) - atMs)) best = k;
+      });
+      return best;
+    };
+    const rows = reports.slice(1).map((interval, i) => {
+      const k = nearest(iowaitSamples, interval.atMs);
+      const j = nearest(idleSamples, interval.atMs);
+      const endMs = Date.parse(iowaitSamples[k]!.date);
+      const startMs = k > 0 ? Date.parse(iowaitSamples[k - 1]!.date) : Number.NEGATIVE_INFINITY;
+      // Time covered by one window and not the other.
+      const offsetMs = Math.abs(endMs - interval.atMs) + Math.abs(startMs - reports[i]!.atMs);
+      // At most offsetMs of the ~1000 ms interval can differ (100 pp times that share); plus 2 pp:
+      // one 10 ms tick per CPU at each edge, of 200 ticks (2 CPUs at USER_HZ 100).
+      const tolerance = (offsetMs / 1000) * 100 + 2;
+      return { offsetMs, tolerance, iostat: { iowait: interval.iowait, idle: interval.idle }, plugin: { iowait: iowaitSamples[k]!.value, idle: idleSamples[j]!.value } };
+    });
+    process.stderr.write(`iostat agreement (dd running):\n${rows.map((r) => `  offset ${r.offsetMs} ms tolerance ${r.tolerance.toFixed(1)} | iowait iostat ${r.iostat.iowait} plugin ${r.plugin.iowait.toFixed(2)} | idle iostat ${r.iostat.idle} plugin ${r.plugin.idle.toFixed(2)}`).join('\n')}\n`);
+    expect(rows).toHaveLength(6);
+    // A collection delayed or skipped on a loaded machine leaves a window that does not match: not comparable.
+    const comparable = rows.filter((r) => r.offsetMs <= 200);
+    expect(comparable.length).toBeGreaterThanOrEqual(4);
+    for (const row of comparable) {
+      expect(Math.abs(row.plugin.iowait - row.iostat.iowait)).toBeLessThanOrEqual(row.tolerance);
+      expect(Math.abs(row.plugin.idle - row.iostat.idle)).toBeLessThanOrEqual(row.tolerance);
+    }
+  });
+});
+
+describe('the built bin', () => {
+  it('prints one valid report with --once (two reads one interval apart, so the metric has a real sample)', async () => {
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    expect(existsSync(cli), `${cli} is missing: run pnpm --filter @scope-plugins/iowait build first`).toBe(true);
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, '--once', '--log-level', 'warn'], { env: { ...process.env, SCOPE_HOSTNAME: HOST_ID }, timeout: 15_000 });
+    const diagnosis = diagnoseReportBody(stdout, { pluginId: 'iowait', hostId: HOST_ID });
+    expect(diagnosis.status).toBe('ok');
+    expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
+    const report = JSON.parse(stdout) as Report;
+    expect(samples(report, IOWAIT_METRIC)).toHaveLength(1);
+    expect(latest(report, LATEST_KEYS.idle)).toMatch(/^\d+(\.\d+)?$/);
+  });
+
+  it('refuses a bad flag with a clear message', async () => {
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const result = await promisify(execFile)(process.execPath, [cli, '--once', '--mode', 'busy'], { timeout: 15_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('--mode must be "iowait" or "idle", got "busy"');
+  });
+});
