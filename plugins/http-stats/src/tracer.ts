@@ -18,7 +18,7 @@ export interface TracerOptions {
   log: Logger;
   /** Gets every parsed event with the time it arrived. */
   onEvent(event: TracerEvent, at: Date): void;
-  /** Called each time bpftrace has attached its probes (counting starts). */
+  /** Called each time bpftrace has attached its probes and the program started (counting starts). */
   onRunning?(at: Date): void;
   /** First restart delay; doubles per failure in a row. @default 1000 */
   minBackoffMs?: number;
@@ -97,6 +97,7 @@ export function createTracer(options: TracerOptions): Tracer {
       if (stderrTail.length > 5) stderrTail.shift();
     });
     let badLines = 0;
+    let probes = 0;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const at = new Date();
       const event = parseTracerLine(line);
@@ -107,8 +108,11 @@ export function createTracer(options: TracerOptions): Tracer {
         return;
       }
       if (event.kind === 'attached') {
+        probes = event.probes;
+      } else if (event.kind === 'ready') {
+        // bpftrace prints attached_probes before attaching; the program's BEGIN runs once all are attached.
         setState({ state: 'running', starts: status.starts, ...(proc.pid === undefined ? {} : { pid: proc.pid }) }, 'info', 'tracing HTTP on syscall tracepoints', {
-          probes: event.probes,
+          probes,
           bpftracePid: proc.pid ?? 0,
         });
         options.onRunning?.(at);

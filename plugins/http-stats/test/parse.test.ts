@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { latencyBucketRange, parseTracerLine, type TracerEvent } from '../src/parse.js';
+
+// Real bpftrace 0.17 output; origin in fixtures/README.md.
+const FIXTURE = readFileSync(new URL('./fixtures/bpftrace-http-stats.jsonl', import.meta.url), 'utf8').split('\n');
+const NODE_PID = 19382;
+const PYTHON_PID = 19379;
+
+function totals(events: TracerEvent[], pid: number) {
+  const methods: Record<string, number> = {};
+  const statuses: Record<number, number> = {};
+  let timed = 0;
+  for (const e of events) {
+    if (e.kind === 'requests') for (const x of e.entries) if (x.pid === pid) methods[x.method] = (methods[x.method] ?? 0) + x.count;
+    if (e.kind === 'responses') for (const x of e.entries) if (x.pid === pid) statuses[x.status] = (statuses[x.status] ?? 0) + x.count;
+    if (e.kind === 'latency') for (const x of e.entries) if (x.pid === pid) timed += x.count;
+  }
+  return { methods, statuses, timed };
+}
+
+describe('parseTracerLine on captured bpftrace output', () => {
+  const events = FIXTURE.map(parseTracerLine).filter((e): e is TracerEvent => e !== undefined && e.kind !== 'error');
+
+  it('understands every line', () => {
+    const parsed = FIXTURE.map(parseTracerLine).filter((e) => e !== undefined);
+    expect(parsed.filter((e) => e.kind === 'error')).toEqual([]);
+    expect(parsed.slice(0, 2)).toEqual([{ kind: 'attached', probes: 20 }, { kind: 'ready' }]);
+    expect(parsed.map((e) => e.kind).slice(2, 5)).toEqual(['requests', 'responses', 'latency']);
+  });
+
+  it("gives the Node server's methods and codes exactly as curl sent them", () => {
+    expect(totals(events, NODE_PID)).toEqual({
+      methods: { GET: 8, POST: 1, PUT: 1, DELETE: 1, HEAD: 1, OPTIONS: 1, PATCH: 1 },
+      statuses: { 200: 7, 201: 2, 202: 2, 404: 1, 500: 1, 503: 1 },
+      timed: 14,
+    });
+  });
+
+  it("gives the Python server's methods and codes exactly as curl sent them", () => {
+    expect(totals(events, PYTHON_PID)).toEqual({
+      methods: { GET: 38, POST: 1 },
+      statuses: { 200: 33, 201: 2, 202: 1, 404: 1, 500: 1, 503: 1 },
+      timed: 39,
+    });
+  });
+
+  it('parses one map line into sorted typed entries', () => {
+    expect(parseTracerLine('{"type": "map", "data": {"@resp": {"12,503": 2, "12,202": 1, "7,200": 5}}}')).toEqual({
+      kind: 'responses',
+      entries: [
+        { pid: 7, status: 200, count: 5 },
+        { pid: 12, status: 202, count: 1 },
+        { pid: 12, status: 503, count: 2 },
+      ],
+    });
+    expect(parseTracerLine('{"type": "map", "data": {"@lat": {"5,1536": 3}}}')).toEqual({ kind: 'latency', entries: [{ pid: 5, bucketUs: 1536, count: 3 }] });
+  });
+
+  it('reads lost events and ignores blank lines and unknown records', () => {
+    expect(parseTracerLine('{"type": "lost_events", "data": {"events": 3}}')).toEqual({ kind: 'lost', events: 3 });
+    expect(parseTracerLine('   ')).toBeUndefined();
+    expect(parseTracerLine('{"type": "time", "data": "12:00:00\\n"}')).toEqual({ kind: 'other', type: 'time' });
+    expect(parseTracerLine('{"type": "map", "data": {"@rd": {}}}')).toEqual({ kind: 'other', type: 'map @rd' });
+  });
+
+  it('rejects bad lines with a reason and the text', () => {
+    const cases: Array<[string, string]> = [
+      ['ERROR: something', 'not JSON'],
+      ['[1,2]', 'no "type"'],
+      ['{"type": "map", "data": {"@req": {"abc": 1}}}', 'not "<pid>,<number>"'],
+      ['{"type": "map", "data": {"@req": {"1,42": 1}}}', 'unknown method id 42'],
+      ['{"type": "map", "data": {"@resp": {"1,99": 1}}}', 'out of 100..599'],
+      ['{"type": "map", "data": {"@resp": {"1,200": -1}}}', 'non-negative integer'],
+      ['{"type": "map", "data": {"@req": {}, "@resp": {}}}', 'expected 1'],
+      ['{"type": "attached_probes", "data": {}}', 'probe count'],
+    ];
+    for (const [line, reason] of cases) {
+      const parsed = parseTracerLine(line);
+      expect(parsed?.kind, line).toBe('error');
+      expect(parsed && 'message' in parsed ? parsed.message : '', line).toContain(reason);
+      expect(parsed && 'line' in parsed ? parsed.line : '').toBe(line);
+    }
+  });
+});
+
+describe('latencyBucketRange', () => {
+  it('matches the 4-significant-bit buckets of the program', () => {
+    expect(latencyBucketRange(0)).toEqual({ lowUs: 0, highUs: 1 });
+    expect(latencyBucketRange(15)).toEqual({ lowUs: 15, highUs: 16 });
+    expect(latencyBucketRange(16)).toEqual({ lowUs: 16, highUs: 18 });
+    expect(latencyBucketRange(240)).toEqual({ lowUs: 240, highUs: 256 });
+    expect(latencyBucketRange(1536)).toEqual({ lowUs: 1536, highUs: 1664 });
+    expect(() => latencyBucketRange(-1)).toThrow(TypeError);
+  });
+});
