@@ -20,6 +20,17 @@ describe('parseContainerMounts', () => {
     ]);
   });
 
+  it('reads podman\'s inspect, where both tmpfs kinds are in HostConfig.Tmpfs', () => {
+    const podman = JSON.parse(readFileSync(new URL('./fixtures/podman-4.3.1-inspect-all-mount-kinds.json', import.meta.url), 'utf8')) as unknown;
+    expect(parseContainerMounts(podman)).toEqual([
+      { type: 'volume', source: '02c0801358cb9e49f41df63eef740eba159c904837b26a6992b4beaebf25e752', destination: '/anon', readOnly: false, details: 'local' },
+      { type: 'bind', source: '/tmp/pm/bind', destination: '/bind', readOnly: true, details: 'rprivate' },
+      { type: 'volume', source: 'pnamed', destination: '/data', readOnly: false, details: 'local' },
+      { type: 'tmpfs', source: '', destination: '/mtmp', readOnly: false, details: 'size=65536,rw,rprivate,nosuid,nodev,tmpcopyup' },
+      { type: 'tmpfs', source: '', destination: '/scratch', readOnly: false, details: 'size=1m,rw,rprivate,nosuid,nodev,tmpcopyup' },
+    ]);
+  });
+
   it('gives nothing for a container without mounts and for input that is not an inspect object', () => {
     expect(parseContainerMounts(fixture('docker-20.10.24-inspect-no-mounts.json'))).toEqual([]);
     for (const bad of [null, undefined, 42, 'x', [], { Mounts: 'no' }, { Mounts: [null, 1, {}], HostConfig: { Tmpfs: null } }]) {

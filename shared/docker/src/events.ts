@@ -9,12 +9,16 @@ export interface DockerEvent {
 }
 
 /**
- * Container actions that can change what the inventory holds (presence, name, state, pid).
+ * Container actions that can change what the inventory holds (presence, name, state, pid): Docker's, plus
+ * podman's `init`, `cleanup` and `remove` (podman sends `remove` where Docker sends `destroy`).
  * Exec, attach, top, resize, health and copy events change none of it and are ignored.
  */
 export const INVENTORY_ACTIONS: ReadonlySet<string> = new Set([
-  'create', 'start', 'restart', 'die', 'stop', 'kill', 'destroy', 'rename', 'pause', 'unpause', 'update', 'oom',
+  'create', 'init', 'start', 'restart', 'die', 'stop', 'kill', 'cleanup', 'destroy', 'remove', 'rename', 'pause', 'unpause', 'update', 'oom',
 ]);
+
+/** Actions after which the container no longer exists. */
+export const REMOVAL_ACTIONS: ReadonlySet<string> = new Set(['destroy', 'remove']);
 
 /** Parses one line of the event stream; undefined for a line that is not an event object. */
 export function parseDockerEvent(line: string): DockerEvent | undefined {

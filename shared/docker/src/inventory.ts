@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '@scope-plugins/core';
 import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
 import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
-import { createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
+import { REMOVAL_ACTIONS, createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
 import { buildContainerRecord, isFullContainerId, type ContainerRecord } from './record.js';
 
 /** Connection state of an inventory. */
@@ -195,7 +195,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
       // One queue keeps events in Docker's order (create before destroy of the same container).
       chain = chain.then(async () => {
         if (session.signal.aborted) return;
-        if (action === 'destroy') {
+        if (REMOVAL_ACTIONS.has(action)) {
           containers.delete(id);
           return;
         }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createLineSplitter, isInventoryEvent, parseDockerEvent } from '../src/index.js';
+import { REMOVAL_ACTIONS, createLineSplitter, isInventoryEvent, parseDockerEvent } from '../src/index.js';
 
 const fixture = readFileSync(new URL('./fixtures/docker-20.10.24-events.ndjson', import.meta.url), 'utf8');
 const ID = 'ab7ff94cc6e76aa6259a00b55a4c9d188ea247772af2002f154fa88981224b5b';
@@ -20,6 +20,14 @@ describe('parseDockerEvent', () => {
       ['container', 'destroy', true],
     ]);
     expect(events.filter(isInventoryEvent).map((e) => e.action)).toEqual(['create', 'start', 'rename', 'kill', 'die', 'destroy']);
+  });
+
+  it('reads podman\'s Docker-compatible stream, whose removal action is remove, not destroy', () => {
+    const podman = readFileSync(new URL('./fixtures/podman-4.3.1-events.ndjson', import.meta.url), 'utf8');
+    const events = podman.split('\n').map(parseDockerEvent).filter((e) => e !== undefined);
+    expect(events.filter(isInventoryEvent).map((e) => e.action)).toEqual(['create', 'init', 'start', 'rename', 'kill', 'die', 'cleanup', 'remove']);
+    expect(events.filter((e) => REMOVAL_ACTIONS.has(e.action)).map((e) => e.action)).toEqual(['remove']);
+    expect(new Set(events.map((e) => e.id)).size).toBe(1);
   });
 
   it('skips lines that are not events', () => {
