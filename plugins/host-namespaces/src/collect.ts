@@ -3,8 +3,8 @@
  * Both namespace sources give the same {@link NamespaceScan}, so either can serve the table and the
  * other can check it.
  */
-import { readlinkSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -136,12 +136,15 @@ export function readHostNamespaces(procRoot: string): { pid: number; namespaces:
   return undefined;
 }
 
-/** Reads the command lsns shows for a pid: its command line, else its `comm` (kernel threads); '' if it is gone. */
-export async function readCommand(procRoot: string, pid: number): Promise<string> {
+/**
+ * Reads the command lsns shows for a pid: its command line, else its `comm` (kernel threads); '' if it is gone.
+ * Synchronous for the same reason as {@link readProcessNamespaces}.
+ */
+export function readCommand(procRoot: string, pid: number): string {
   try {
-    const cmdline = parseCmdline(await readFile(join(procRoot, String(pid), 'cmdline'), 'utf8'));
+    const cmdline = parseCmdline(readFileSync(join(procRoot, String(pid), 'cmdline'), 'utf8'));
     if (cmdline !== '') return cmdline;
-    return (await readFile(join(procRoot, String(pid), 'comm'), 'utf8')).trim();
+    return readFileSync(join(procRoot, String(pid), 'comm'), 'utf8').trim();
   } catch (error) {
     if (isSkippable(error) || errnoCode(error) === 'EINVAL') return '';
     throw error;
@@ -162,9 +165,9 @@ export async function readUserNames(passwdPath = '/etc/passwd'): Promise<Map<num
  * The owner lsns shows: the uid owning `/proc/<pid>` (the process's effective uid; root for non-dumpable
  * processes), by name when the passwd file knows it. Undefined if the process is gone.
  */
-async function readOwner(procRoot: string, pid: number, users: Map<number, string>): Promise<string | undefined> {
+function readOwner(procRoot: string, pid: number, users: Map<number, string>): string | undefined {
   try {
-    const { uid } = await stat(join(procRoot, String(pid)));
+    const { uid } = statSync(join(procRoot, String(pid)));
     return users.get(uid) ?? String(uid);
   } catch (error) {
     if (isSkippable(error)) return undefined;
@@ -218,14 +221,11 @@ export async function readNamespacesFromProc(procRoot: string, options: ProcSour
   const leaders = [...new Set(accumulators.map((a) => a.pid))];
   const details = new Map<number, { user: string; command: string }>();
   for (let start = 0; start < leaders.length; start += batchSize) {
-    const batch = leaders.slice(start, start + batchSize);
-    const read = await Promise.all(
-      batch.map(async (pid) => {
-        const [owner, command] = await Promise.all([readOwner(procRoot, pid, users), readCommand(procRoot, pid)]);
-        return { pid, user: owner ?? '', command };
-      }),
-    );
-    for (const { pid, user, command } of read) details.set(pid, { user, command });
+    await yieldToEventLoop();
+    options.signal?.throwIfAborted();
+    for (const pid of leaders.slice(start, start + batchSize)) {
+      details.set(pid, { user: readOwner(procRoot, pid, users) ?? '', command: readCommand(procRoot, pid) });
+    }
   }
   const namespaces = accumulators.map(
     ({ inode, type, nprocs, pid }): NamespaceRecord => ({ inode, type, nprocs, pid, user: details.get(pid)?.user ?? '', command: details.get(pid)?.command ?? '' }),
