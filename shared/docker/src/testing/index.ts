@@ -46,6 +46,20 @@ export function pingDocker(socketPath: string, timeoutMs = 1000): Promise<boolea
   });
 }
 
+/** Unmounts whatever is still mounted below `dir` (deepest first), so the directory can be deleted. */
+async function unmountBelow(dir: string): Promise<void> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  // Field 5 is the mount point, with spaces and the like octal-escaped.
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((point): point is string => point !== undefined && point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    await new Promise<void>((resolve) => execFile('umount', [point], { timeout: 10_000 }, () => resolve()));
+  }
+}
+
 /** An isolated dockerd run by a test: own data root, exec root, pid file and socket; host network untouched. */
 export interface TestDockerd {
   /** Temporary directory holding everything of this daemon. */
@@ -180,7 +194,97 @@ export async function startTestDockerd(options: TestDockerdOptions = {}): Promis
         if (ids !== '') await docker(['rm', '-f', '-v', ...ids.split('\n')], 60_000).catch(() => undefined);
       }
       await stop();
-      // dockerd unmounts its layers on a clean stop; a leftover mount makes rm fail, which must not fail the test run.
+      // dockerd unmounts its layers on a clean stop; anything left would make rm fail.
+      await unmountBelow(dir);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
+
+/** True when the `podman` binary is on PATH. */
+export function isPodmanInstalled(): boolean {
+  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, 'podman')));
+}
+
+/** A podman Docker-compatible API service run by a test, with its own storage. */
+export interface TestPodman {
+  dir: string;
+  socketPath: string;
+  /** `unix://<socketPath>`. */
+  dockerHost: string;
+  /** Runs the podman CLI on this instance's storage. */
+  podman(args: string[], timeoutMs?: number): Promise<string>;
+  /** Removes every container, stops the service and deletes its directories. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts `podman system service --time=0 unix://<dir>/podman.sock` with its own `--root`, `--runroot`,
+ * `--tmpdir` and a `containers.conf` (the ulimits this machine needs, network `none` so the host network is
+ * untouched), and loads `images` from the main Docker daemon (`docker save | podman load`).
+ */
+export async function startTestPodman(options: { images?: string[]; startTimeoutMs?: number } = {}): Promise<TestPodman> {
+  const dir = await mkdtemp('/tmp/tpm-');
+  const socketPath = join(dir, 'podman.sock');
+  const conf = join(dir, 'containers.conf');
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(conf, '[containers]\ndefault_ulimits=["nofile=20000:20000","nproc=4096:4096"]\nnetns="none"\n');
+  const env = { ...process.env, CONTAINERS_CONF: conf };
+  const globals = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--tmpdir', join(dir, 'tmp'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file'];
+  const podman = (args: string[], timeoutMs = 60_000) =>
+    new Promise<string>((resolve, reject) => {
+      execFile('podman', [...globals, ...args], { env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`podman ${args.join(' ')} failed: ${stderr.trim() || error.message}`, { cause: error }));
+        else resolve(stdout.trim());
+      });
+    });
+  const service = spawn('podman', [...globals, 'system', 'service', '--time=0', `unix://${socketPath}`], { env, stdio: 'ignore' });
+  let alive = true;
+  const exited = new Promise<void>((resolve) => service.once('exit', () => { alive = false; resolve(); }));
+  const stop = async () => {
+    if (!alive) return;
+    service.kill('SIGTERM');
+    const killer = setTimeout(() => service.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  try {
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    while (!(await pingDocker(socketPath))) {
+      if (!alive) throw new Error('podman system service exited during start-up');
+      if (Date.now() > deadline) throw new Error(`podman service on ${socketPath} did not answer _ping in time`);
+      await delay(100);
+    }
+    for (const image of options.images ?? []) {
+      await new Promise<void>((resolve, reject) => {
+        const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const load = spawn('podman', [...globals, 'load', '-q'], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+        let stderr = '';
+        load.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        save.stdout.pipe(load.stdin);
+        const timer = setTimeout(() => { save.kill('SIGKILL'); load.kill('SIGKILL'); }, 60_000);
+        load.on('close', (code) => {
+          clearTimeout(timer);
+          if (code === 0) resolve();
+          else reject(new Error(`docker save ${image} | podman load failed (${code}): ${stderr.trim()}`));
+        });
+      });
+    }
+  } catch (error) {
+    await stop();
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
+  }
+  return {
+    dir,
+    socketPath,
+    dockerHost: `unix://${socketPath}`,
+    podman,
+    async dispose() {
+      await podman(['rm', '-af', '-t', '0']).catch(() => undefined);
+      await stop();
+      // containers/storage leaves a private bind mount of root/overlay behind; rm would fail on it.
+      await unmountBelow(dir);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     },
   };
