@@ -232,13 +232,18 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
     const sync = async () => {
       const next = await fullSync(session.signal);
       if (session.signal.aborted) return;
-      // Let queued event work finish first, then re-check what changed while the list was being taken.
+      // Let queued event work finish first, so the live map holds the outcome of every event seen so far.
       await chain;
-      const changed = [...touched];
+      // The connection may have been lost while the queue drained: then the list is stale and must not be served.
+      if (session.signal.aborted) return;
+      // Containers that had events since the list was taken are newer in the live map than in the list.
+      for (const id of touched) {
+        const live = containers.get(id);
+        if (live) next.set(id, live);
+        else next.delete(id);
+      }
       touched.clear();
       containers = next;
-      for (const id of changed) applyEvent(id, 'resync');
-      await chain;
     };
 
     await Promise.race([sync(), failed]);

@@ -71,6 +71,28 @@ describe.runIf(haveDocker)('createDockerInventory against a real dockerd', () =>
     await waitFor('removal followed', () => (inventory.containers().has(id) ? undefined : true), 2000);
   });
 
+  it('stays equal to docker ps -a through frequent full resyncs while containers come and go', async () => {
+    const lines: string[] = [];
+    const fast = createDockerInventory({ dockerHost: dockerd.dockerHost, log: createLogger({ level: 'debug', write: (line) => lines.push(line) }), resyncMs: 100 });
+    try {
+      await fast.ready();
+      const created = await Promise.all([0, 1, 2, 3].map((i) => dockerd.docker(['create', '--name', `inv-r${i}`, IMAGE])));
+      await dockerd.docker(['rm', created[0]!, created[1]!]);
+      const expected = (await dockerd.docker(['ps', '-aq', '--no-trunc'])).split('\n').filter((l) => l !== '').sort();
+      await waitFor('inventory equals docker ps -a', () => (JSON.stringify([...fast.containers().keys()].sort()) === JSON.stringify(expected) ? true : undefined), 2000);
+      // Sample across many resyncs: the set never flickers.
+      const resyncsBefore = lines.filter((l) => l.includes('full resync done')).length;
+      for (let i = 0; i < 50; i++) {
+        expect([...fast.containers().keys()].sort()).toEqual(expected);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(lines.filter((l) => l.includes('full resync done')).length - resyncsBefore).toBeGreaterThan(3);
+      await dockerd.docker(['rm', created[2]!, created[3]!]);
+    } finally {
+      await fast.close();
+    }
+  });
+
   it('empties itself while dockerd is down, logs each state change once, and recovers', async () => {
     const created = await dockerd.docker(['create', '--name', 'inv-c', IMAGE]);
     await waitFor('created container listed', () => (inventory.containers().has(created) ? true : undefined), 2000);
