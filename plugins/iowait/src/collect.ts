@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@scope-plugins/core';
-import { describeError } from '@scope-plugins/core';
+import { ScopePluginError, describeError } from '@scope-plugins/core';
 import si from 'systeminformation';
 import {
   computeCpuShares,
@@ -186,7 +186,7 @@ export function createIowaitReader(options: IowaitReaderOptions) {
       try {
         statText = await readFile(statPath, 'utf8');
       } catch (error) {
-        throw new Error(`cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
+        throw new ScopePluginError('COLLECT_FAILED', `cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
       }
       const [disks, psi] = await Promise.all([readDisks(), readPsi()]);
       const atMs = clock();

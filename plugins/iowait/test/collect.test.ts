@@ -149,6 +149,7 @@ describe('createIowaitReader', () => {
 
   it('says which file and what to do when /proc/stat cannot be read', async () => {
     const r = reader({ procRoot: join(root, 'nowhere') });
+    await expect(r.read()).rejects.toMatchObject({ name: 'ScopePluginError', code: 'COLLECT_FAILED' });
     await expect(r.read()).rejects.toThrow(`cannot read ${join(root, 'nowhere', 'stat')} (is --proc-root right? in a container, mount the host's /proc)`);
   });
 
