@@ -5,13 +5,15 @@
 # `ldd` lists, imported with `docker import`. Users never need this: they build FROM the public base.
 #
 # usage: build-local-base.sh [image]     (default image: scope-plugins-local/node-base:20)
-# Idempotent: does nothing when the image exists (set FORCE=1 to rebuild).
+# Idempotent: does nothing when the image exists and is up to date (set FORCE=1 to rebuild).
 set -euo pipefail
 
 IMAGE="${1:-scope-plugins-local/node-base:20}"
 log() { printf '[local-base] %s\n' "$*" >&2; }
 
-if [ "${FORCE:-0}" != 1 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+# Rebuilt when this script or the host's node changes.
+SIGNATURE="$(sha256sum "$0" | cut -c1-16)-$(node -v)"
+if [ "${FORCE:-0}" != 1 ] && [ "$(docker image inspect -f '{{index .Config.Labels "scope-plugins.local-base"}}' "$IMAGE" 2>/dev/null)" = "$SIGNATURE" ]; then
   exit 0
 fi
 
@@ -50,9 +52,12 @@ cp -a "$NPM_DIR" "$rootfs/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
 
-# What the official image has and the suite may use: bpftrace (http-stats) and lsns (host-namespaces --source lsns).
+# What the suite uses besides node: bpftrace (http-stats; the users' build installs it with apt).
 if command -v bpftrace >/dev/null; then copy_with_libs "$(command -v bpftrace)" /usr/bin/bpftrace; else log "no bpftrace on this host: the image's http-stats will report it missing"; fi
-if command -v lsns >/dev/null; then copy_with_libs "$(command -v lsns)" /usr/bin/lsns; fi
+# lsns (host-namespaces --source lsns) and lsblk (iowait's disk info through systeminformation).
+for tool in lsns lsblk; do
+  if command -v "$tool" >/dev/null; then copy_with_libs "$(command -v "$tool")" "/usr/bin/$tool"; fi
+done
 
 # Users as in the official node image (node = 1000:1000).
 cat >"$rootfs/etc/passwd" <<'EOF'
@@ -81,6 +86,7 @@ tar -C "$rootfs" -c . | docker import \
   -c 'ENV NODE_VERSION='"$(node -p process.versions.node)" \
   ${extra_ca:+-c "ENV NODE_EXTRA_CA_CERTS=$extra_ca"} \
   -c 'CMD ["node"]' \
+  -c "LABEL scope-plugins.local-base=$SIGNATURE" \
   -m "local stand-in for node:20-bookworm-slim (host node $(node -v), busybox, bpftrace)" \
   - "$IMAGE" >/dev/null
 log "built $IMAGE"

@@ -1,0 +1,194 @@
+/**
+ * docker-compose.yml: accepted by `docker-compose config` (1.29, the one we have), shaped as the
+ * issue asks (Scope app + probe as `scope launch` runs them in the `scope` profile, the same
+ * SCOPE_HOSTNAME everywhere, the plugins root made before anything starts, no `privileged`), and
+ * really run: `up` of the plugin services against the real engine on a temporary plugins root,
+ * every socket answers the doctor, and `down` leaves no socket behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasProblems, runDoctor, type DoctorEntry } from '@scope-plugins/core';
+import { requireComponent } from '@scope-plugins/core/testing';
+import { TEST_IMAGE, buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
+import { pluginPackages } from './helpers/packages.js';
+import { REPO_ROOT, onPath, run, runOk, waitFor } from './helpers/run.js';
+
+const HOST_ID = 'compose-test-host';
+const PLUGIN_IDS = [...pluginPackages().keys()].sort();
+const docker = (await dockerReady()) && onPath('docker-compose');
+const dockerGid = docker ? String((await stat('/var/run/docker.sock')).gid) : '0';
+
+type Service = Record<string, any>;
+
+/** Environment for docker-compose: required variables set, the rest as a user would leave them. */
+function composeEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SCOPE_HOSTNAME: HOST_ID, DOCKER_GID: dockerGid };
+  for (const key of ['SCOPE_PLUGINS_ROOT', 'SCOPE_PLUGINS_IMAGE', 'DOCKER_SOCK', 'NODE_BASE', 'SCOPE_PLUGINS_LOG_LEVEL', 'COMPOSE_PROFILES', 'COMPOSE_PROJECT_NAME']) delete env[key];
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+function compose(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000) {
+  return run('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), ...args], { cwd: REPO_ROOT, env, timeoutMs });
+}
+
+/** `docker-compose config` resolved and parsed. */
+async function resolvedConfig(args: string[] = [], env = composeEnv()): Promise<{ services: Record<string, Service> }> {
+  const result = await compose([...args, 'config'], env);
+  if (result.code !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
+  return parse(result.stdout) as { services: Record<string, Service> };
+}
+
+/** Every UNIX socket under `dir`, recursively. */
+async function socketsUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isSocket()) out.push(join(entry.parentPath, entry.name));
+  }
+  return out.sort();
+}
+
+describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run scripts/provision.sh (installs docker-compose, starts dockerd)'))('docker-compose.yml', () => {
+  describe('configuration', () => {
+    it('is accepted by docker-compose config, with and without the scope profile', async () => {
+      expect((await compose(['config', '-q'], composeEnv())).code).toBe(0);
+      expect((await compose(['--profile', 'scope', 'config', '-q'], composeEnv())).code).toBe(0);
+    });
+
+    it('refuses to run without SCOPE_HOSTNAME or DOCKER_GID, saying which is missing', async () => {
+      const noHost = await compose(['config', '-q'], composeEnv({ SCOPE_HOSTNAME: undefined }));
+      expect(noHost.code).not.toBe(0);
+      expect(noHost.stderr).toContain('set SCOPE_HOSTNAME');
+      const noGid = await compose(['config', '-q'], composeEnv({ DOCKER_GID: undefined }));
+      expect(noGid.code).not.toBe(0);
+      expect(noGid.stderr).toContain('set DOCKER_GID');
+    });
+
+    it('runs Scope as `scope launch` does (host network and pid, docker.sock, the plugins root), with capabilities instead of privileged', async () => {
+      const { services } = await resolvedConfig(['--profile', 'scope']);
+      const scope = services['scope']!;
+      // Only with `--profile scope` (its image cannot be pulled everywhere; `up` without it starts the plugins only).
+      expect(scope).toMatchObject({ image: 'weaveworks/scope:1.13.2', network_mode: 'host', pid: 'host', profiles: ['scope'], command: ['--probe.docker=true'] });
+      expect(scope['volumes']).toEqual(
+        expect.arrayContaining(['/var/run/docker.sock:/var/run/docker.sock:rw', '/var/run/scope/plugins:/var/run/scope/plugins:rw']),
+      );
+      expect(scope['cap_add']).toEqual(expect.arrayContaining(['SYS_ADMIN', 'SYS_PTRACE', 'NET_ADMIN']));
+      for (const [name, service] of Object.entries(services)) expect(service['privileged'], name).toBeUndefined();
+    });
+
+    it('makes the plugins root before Scope or any plugin starts', async () => {
+      const { services } = await resolvedConfig(['--profile', 'scope']);
+      expect(services['plugins-root']!['restart']).toBe('no');
+      expect(services['plugins-root']!['volumes']).toEqual(['/var/run/scope/plugins:/var/run/scope/plugins:rw']);
+      for (const name of ['scope', ...PLUGIN_IDS]) {
+        expect(services[name]!['depends_on'], name).toEqual({ 'plugins-root': { condition: 'service_completed_successfully' } });
+      }
+    });
+
+    it('gives Scope and every plugin the same SCOPE_HOSTNAME and the same plugins root', async () => {
+      const { services } = await resolvedConfig(['--profile', 'scope'], composeEnv({ SCOPE_PLUGINS_ROOT: '/srv/plugins' }));
+      for (const name of ['scope', ...PLUGIN_IDS]) {
+        expect(services[name]!['environment']['SCOPE_HOSTNAME'], name).toBe(HOST_ID);
+        expect(services[name]!['volumes'], name).toContain('/srv/plugins:/var/run/scope/plugins:rw');
+      }
+    });
+
+    it('shares docker.sock read-only with the plugins that read Docker, and hardens every plugin service', async () => {
+      const { services } = await resolvedConfig();
+      for (const id of PLUGIN_IDS) {
+        const service = services[id]!;
+        expect(service, id).toMatchObject({ network_mode: 'none', read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'], image: 'scope-plugins:0.1.0' });
+        const dockerMounts = (service['volumes'] as string[]).filter((v) => v.includes('docker.sock'));
+        expect(dockerMounts, id).toEqual(id === 'volume-count' || id === 'host-namespaces' ? ['/var/run/docker.sock:/var/run/docker.sock:ro'] : []);
+      }
+      expect(services['volume-count']).toMatchObject({ user: '1000:1000', group_add: [dockerGid] });
+      expect(services['iowait']).toMatchObject({ user: '1000:1000' });
+      expect(services['iowait']!['cap_add']).toBeUndefined();
+      expect(services['volume-count']!['cap_add']).toBeUndefined();
+    });
+  });
+
+  describe('up against the real engine', () => {
+    const project = `sptest${randomBytes(4).toString('hex')}`;
+    let root: string;
+    let env: NodeJS.ProcessEnv;
+    let entries: DoctorEntry[] = [];
+
+    beforeAll(async () => {
+      await buildSuiteImage();
+      root = await mkdtemp(join(tmpdir(), 'sp-compose-'));
+      // As it would be under /var/run: traversable by the non-root plugins.
+      await chmod(root, 0o755);
+      env = composeEnv({ SCOPE_PLUGINS_ROOT: root, SCOPE_PLUGINS_IMAGE: TEST_IMAGE, COMPOSE_PROJECT_NAME: project });
+      await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'up', '-d', '--no-build'], { env, timeoutMs: 180_000 });
+    }, 900_000);
+
+    afterAll(async () => {
+      if (env) await compose(['down', '--remove-orphans', '--timeout', '10'], env, 120_000);
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it('every plugin socket answers the doctor with a report Scope accepts', async () => {
+      entries = await waitFor(
+        'four healthy plugin sockets',
+        async () => {
+          const found = await runDoctor(root, { hostId: HOST_ID, timeoutMs: 500 }).catch(() => []);
+          return found.length === PLUGIN_IDS.length && !found.some((e) => hasProblems(e.diagnosis)) ? found : undefined;
+        },
+        60_000,
+        1000,
+      ).catch(async (error: Error) => {
+        const logs = await compose(['logs', '--no-color', '--tail', '40'], env);
+        throw new Error(`${error.message}\n${logs.stdout}`);
+      });
+      expect(entries.map((e) => [e.diagnosis.pluginId, e.diagnosis.status])).toEqual(PLUGIN_IDS.map((id) => [id, 'ok']));
+      for (const { diagnosis } of entries) {
+        expect(diagnosis.socketPath).toBe(join(root, diagnosis.pluginId, `${diagnosis.pluginId}.sock`));
+        expect(diagnosis.topologies['Host']?.nodes ?? [], diagnosis.pluginId).toContain(`${HOST_ID};<host>`);
+      }
+    });
+
+    it('the plugins-root service finished first, and each plugin runs with the privileges the file gives it', async () => {
+      const ps = await runOk('docker', ['ps', '-a', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Names}}']);
+      const names = ps.stdout.split('\n').filter(Boolean);
+      const byService = new Map<string, Record<string, any>>();
+      for (const name of names) {
+        const info = await inspect('container', name);
+        byService.set(info['Config']['Labels']['com.docker.compose.service'], info);
+      }
+      expect([...byService.keys()].sort()).toEqual(['plugins-root', ...PLUGIN_IDS].sort());
+      expect(byService.get('plugins-root')!['State']).toMatchObject({ Status: 'exited', ExitCode: 0 });
+      for (const id of PLUGIN_IDS) {
+        const info = byService.get(id)!;
+        expect(info['State']['Status'], id).toBe('running');
+        expect(info['HostConfig']['Privileged'], id).toBe(false);
+        expect(info['HostConfig']['ReadonlyRootfs'], id).toBe(true);
+        expect(info['HostConfig']['CapDrop'], id).toEqual(['ALL']);
+      }
+      expect(byService.get('http-stats')!['HostConfig']['CapAdd']).toEqual(['SYS_ADMIN']);
+      expect(byService.get('host-namespaces')!['HostConfig']['CapAdd']).toEqual(['SYS_PTRACE']);
+      expect(byService.get('iowait')!['Config']['User']).toBe('1000:1000');
+      expect(byService.get('volume-count')!['Config']['User']).toBe('1000:1000');
+    });
+
+    it('http-stats traces in its container, and no plugin complains about a missing privilege', async () => {
+      const logs = await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'logs', '--no-color'], { env });
+      expect(logs.stdout).not.toMatch(/not installed|only runs as root|not in the effective set|has no tracepoints|EACCES|permission denied/i);
+    });
+
+    it('down stops everything and leaves no socket behind', async () => {
+      expect(await socketsUnder(root)).toHaveLength(PLUGIN_IDS.length);
+      await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'down', '--timeout', '10'], { env, timeoutMs: 120_000 });
+      const left = await runOk('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`]);
+      expect(left.stdout.trim()).toBe('');
+      expect(await socketsUnder(root)).toEqual([]);
+    });
+  });
+});
