@@ -46,14 +46,28 @@ export function isInventoryEvent(event: DockerEvent): boolean {
   return event.type === 'container' && INVENTORY_ACTIONS.has(event.action);
 }
 
-/** Splits a text stream into lines; keeps the unfinished tail between chunks. */
-export function createLineSplitter(onLine: (line: string) => void): { push(chunk: string): void; end(): void } {
+/** Longest line kept while waiting for its newline; Docker's event lines are a few KiB. */
+export const MAX_EVENT_LINE_CHARS = 1024 * 1024;
+
+/**
+ * Splits a text stream into lines; keeps the unfinished tail between chunks. A tail longer than `maxLineChars`
+ * is dropped (that one event is lost, and the periodic resync covers it) so memory stays bounded.
+ */
+export function createLineSplitter(onLine: (line: string) => void, maxLineChars = MAX_EVENT_LINE_CHARS): { push(chunk: string): void; end(): void } {
   let tail = '';
+  let dropping = false;
   return {
     push(chunk) {
       const parts = (tail + chunk).split('\n');
       tail = parts.pop() ?? '';
-      for (const part of parts) onLine(part);
+      for (const part of parts) {
+        if (dropping) dropping = false;
+        else onLine(part);
+      }
+      if (tail.length > maxLineChars) {
+        tail = '';
+        dropping = true;
+      }
     },
     end() {
       if (tail !== '') onLine(tail);

@@ -51,4 +51,14 @@ describe('createLineSplitter', () => {
       expect(lines).toEqual(fixture.split('\n').filter((l) => l !== ''));
     }
   });
+
+  it('drops a line longer than the limit and resumes at the next one', () => {
+    const lines: string[] = [];
+    const splitter = createLineSplitter((line) => lines.push(line), 10);
+    splitter.push('short\n0123456');
+    splitter.push('789abcdef');
+    splitter.push('ghij\nnext\n');
+    splitter.end();
+    expect(lines).toEqual(['short', 'next']);
+  });
 });
