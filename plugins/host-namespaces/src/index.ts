@@ -2,6 +2,7 @@
  * host-namespaces: every Linux namespace on the host as a multicolumn table on the host node (like lsns),
  * and, when Docker is reachable, which namespaces each container shares with the host.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { containerNodeId, definePlugin, hostNodeId, parsePositiveInt, type Logger, type PluginOption, type ReportBuilder } from '@scope-plugins/core';
 import { createDockerInventory, dockerHostOption, type DockerInventory } from '@scope-plugins/docker';
 import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceSourceName } from './collect.js';
@@ -75,6 +76,9 @@ export const SHARED_KEY = `${PLUGIN_ID}_shared_with_host`;
 
 /** Container property list: one row per namespace type, `<inode>` or `<inode> (host)`. */
 export const CONTAINER_NS_PREFIX = `${PLUGIN_ID}_container_ns_`;
+
+/** How long the first collection waits for Docker's first container list. */
+export const DOCKER_FIRST_SYNC_WAIT_MS = 1000;
 
 /** @default 200 */
 export const DEFAULT_MAX_ROWS = 200;
@@ -189,6 +193,8 @@ export const plugin = definePlugin({
         ? undefined
         : createDockerInventory({ log, signal: ctx.signal, ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}) });
 
+    let waitedForDocker = false;
+
     return {
       async collect({ report, hostId, signal }) {
         const scan = await source.read(signal);
@@ -197,8 +203,12 @@ export const plugin = definePlugin({
         for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
         if (inventory) {
-          // The first collection (and --once) waits for the first Docker sync; ready() also settles on failure.
-          if (inventory.status().state === 'connecting') await Promise.race([inventory.ready(), abortPromise(signal)]);
+          // Only the first collection (what --once prints) waits for the first Docker sync, and briefly: a slow
+          // or hanging Docker must never hold back the host table. ready() also settles on failure.
+          if (!waitedForDocker && inventory.status().state === 'connecting') {
+            waitedForDocker = true;
+            await Promise.race([inventory.ready(), delay(DOCKER_FIRST_SYNC_WAIT_MS, undefined, { signal }).catch(() => undefined)]);
+          }
           reportContainers(report, inventory, ctx.procRoot, log);
         }
       },
@@ -208,13 +218,6 @@ export const plugin = definePlugin({
     };
   },
 });
-
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
 
 /**
  * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided

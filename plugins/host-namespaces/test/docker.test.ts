@@ -1,4 +1,5 @@
 import { readlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { containerNodeId, hostNodeId, type Report } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { pingDocker, runDocker } from '@scope-plugins/docker/testing';
@@ -101,5 +102,33 @@ describe('when Docker cannot be reached', () => {
     expect(Object.keys(latest).some((key) => key.startsWith(TABLE_PREFIX))).toBe(true);
     expect(report.Container?.nodes ?? {}).toEqual({});
     expect(test.logs.filter((line) => line.includes('Docker unreachable'))).toHaveLength(1);
+  });
+});
+
+describe('when Docker hangs (accepts connections, never answers)', () => {
+  let server: Server;
+  const sockets: Socket[] = [];
+  let test: TestPlugin;
+
+  beforeAll(async () => {
+    server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    test = await startTestPlugin(plugin, { hostId: HOST, options: { dockerHost: `tcp://127.0.0.1:${port}` } });
+  });
+
+  afterAll(async () => {
+    await test?.stop();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('serves the host table from the first collection on, without container metadata', async () => {
+    await test.running.collectNow();
+    const report = await test.report();
+    const latest = report.Host?.nodes?.[hostNodeId(HOST)]?.latest ?? {};
+    expect(Object.keys(latest).some((key) => key.startsWith(TABLE_PREFIX))).toBe(true);
+    expect(report.Container?.nodes ?? {}).toEqual({});
+    expect(test.running.health().lastError).toBeNull();
   });
 });
