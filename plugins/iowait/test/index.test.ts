@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { diagnoseReportBody, hostNodeId, type Report, type Sample } from '@scope-plugins/core';
@@ -118,6 +121,51 @@ describe('the plugin on the real host, over its socket', () => {
     const report = await p.waitForReport((r) => samples(r, IDLE_METRIC).length >= 1, 10_000);
     expect(samples(report, IOWAIT_METRIC)).toEqual([]);
     expect(latest(report, 'active_controls')).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
+  });
+});
+
+describe('the plugin on a many-disk host without PSI (a real temporary /proc tree)', () => {
+  it('serves one naturally sorted row per whole disk, no PSI rows and no error; the doctor finds nothing', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'iowait-host-'));
+    const fixture = (name: string) => readFile(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+    try {
+      await mkdir(join(root, 'proc'));
+      await writeFile(join(root, 'proc', 'stat'), await fixture('proc-stat.txt'));
+      await writeFile(join(root, 'proc', 'diskstats'), await fixture('diskstats-many.txt'));
+      for (const letter of [...'abcdefghijklmnopqrstuvwxyz', 'aa', 'ab']) await mkdir(join(root, 'sys', 'class', 'block', `sd${letter}1`, 'partition'), { recursive: true });
+      for (let i = 0; i < 12; i++) await mkdir(join(root, 'sys', 'class', 'block', `nvme${i}n1p1`, 'partition'), { recursive: true });
+      running = await startTestPlugin(plugin, { hostId: HOST_ID, options: { diskInfo: false }, procRoot: join(root, 'proc'), sysRoot: join(root, 'sys'), logLevel: 'debug' });
+      await running.waitForReport((r) => latest(r, LATEST_KEYS.mode) !== undefined, 5000);
+      await writeFile(join(root, 'proc', 'stat'), await fixture('proc-stat-after-dd.txt'));
+      await writeFile(join(root, 'proc', 'diskstats'), await fixture('diskstats-many-later.txt'));
+      // Stat is written first: whichever collection reads the new diskstats has read the new stat too.
+      const report = await running.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 1 && latest(r, `${DISK_TABLE_PREFIX}nvme000011n000001___avg_wait_ms`) === '1.33', 5000);
+      const node = hostNode(report, NODE_ID)!;
+      const devices = Object.entries(node.latest ?? {})
+        .filter(([key]) => key.startsWith(DISK_TABLE_PREFIX) && key.endsWith('___device'))
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([, entry]) => entry.value);
+      expect(devices).toHaveLength(44);
+      expect(devices.slice(0, 4)).toEqual(['dm-0', 'md0', 'nbd0', 'nbd10']);
+      expect(devices.filter((d) => d.startsWith('nvme'))).toEqual([...Array(12).keys()].map((i) => `nvme${i}n1`));
+      // Device k does 2k reads and 4k writes taking 3k and 5k ms (fixtures/README.md): rates depend on the
+      // real interval, their ratio and the mean wait do not.
+      for (const [key, entry] of Object.entries(node.latest ?? {}).filter(([k]) => k.endsWith('___reads_per_sec'))) {
+        const row = key.slice(0, -'reads_per_sec'.length);
+        expect(Math.abs(Number(node.latest![`${row}writes_per_sec`]!.value) - 2 * Number(entry.value))).toBeLessThanOrEqual(0.15);
+        expect(node.latest![`${row}avg_wait_ms`]!.value).toBe('1.33');
+      }
+      expect(samples(report, IOWAIT_METRIC)[0]!.value).toBeCloseTo((25 / 111) * 100, 10);
+      expect(Object.keys(node.latest ?? {}).filter((k) => k.includes('psi'))).toEqual([]);
+      expect(running.logs.filter((l) => / (warn|error) /.test(l))).toEqual([]);
+      const diagnosis = await running.doctor();
+      expect(diagnosis.status).toBe('ok');
+      expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
+    } finally {
+      await running?.stop();
+      running = undefined;
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 
