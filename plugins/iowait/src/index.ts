@@ -59,13 +59,13 @@ export interface IowaitOptions {
 
 function parseMode(value: unknown): IowaitMode {
   if (value === IOWAIT_METRIC || value === IDLE_METRIC) return value;
-  throw new TypeError(`--mode must be "iowait" or "idle", got ${JSON.stringify(value)}`);
+  throw new TypeError(`--iowait-mode must be "iowait" or "idle", got ${JSON.stringify(value)}`);
 }
 
 function parseWindowMs(value: unknown): number {
   const number = typeof value === 'string' ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1000) {
-    throw new TypeError(`--window-ms must be an integer of at least 1000 (ms), got ${JSON.stringify(value)}`);
+    throw new TypeError(`--iowait-window-ms must be an integer of at least 1000 (ms), got ${JSON.stringify(value)}`);
   }
   return number;
 }
@@ -81,11 +81,14 @@ function parseDiskExclude(value: unknown): RegExp | undefined {
   }
 }
 
-/** Validates the plugin's options (flags or a plain object), filling in defaults; throws a TypeError showing a bad value. */
+/**
+ * Validates the plugin's options (by commander attribute name: `iowaitMode`, `iowaitWindowMs`, `diskExclude`,
+ * `diskPartitions`, `diskInfo`), filling in defaults; throws a TypeError showing a bad value.
+ */
 export function resolveIowaitOptions(options: Record<string, unknown>): IowaitOptions {
   return {
-    mode: parseMode(options['mode'] ?? IOWAIT_METRIC),
-    windowMs: parseWindowMs(options['windowMs'] ?? 60_000),
+    mode: parseMode(options['iowaitMode'] ?? IOWAIT_METRIC),
+    windowMs: parseWindowMs(options['iowaitWindowMs'] ?? 60_000),
     diskExclude: parseDiskExclude(options['diskExclude'] ?? DEFAULT_DISK_EXCLUDE),
     diskPartitions: options['diskPartitions'] === true,
     diskInfo: options['diskInfo'] !== false,
@@ -140,8 +143,8 @@ export const plugin = definePlugin({
     },
   },
   options: [
-    { flags: '--mode <mode>', description: 'metric shown at start: iowait or idle', default: IOWAIT_METRIC, env: 'SCOPE_IOWAIT_MODE', parse: (value) => parseMode(value) },
-    { flags: '--window-ms <ms>', description: 'history kept per metric (ms)', default: 60_000, env: 'SCOPE_IOWAIT_WINDOW_MS', parse: (value) => parseWindowMs(value) },
+    { flags: '--iowait-mode <mode>', description: 'metric shown at start: iowait or idle', default: IOWAIT_METRIC, env: 'SCOPE_IOWAIT_MODE', parse: (value) => parseMode(value) },
+    { flags: '--iowait-window-ms <ms>', description: 'history kept per metric (ms)', default: 60_000, env: 'SCOPE_IOWAIT_WINDOW_MS', parse: (value) => parseWindowMs(value) },
     {
       flags: '--disk-exclude <regex>',
       description: 'block devices left out of the table ("" keeps all)',

@@ -40,8 +40,8 @@ describe('resolveIowaitOptions', () => {
   });
 
   it('refuses bad values with a TypeError that shows them', () => {
-    expect(() => resolveIowaitOptions({ mode: 'busy' })).toThrow(new TypeError('--mode must be "iowait" or "idle", got "busy"'));
-    expect(() => resolveIowaitOptions({ windowMs: '500' })).toThrow(new TypeError('--window-ms must be an integer of at least 1000 (ms), got "500"'));
+    expect(() => resolveIowaitOptions({ iowaitMode: 'busy' })).toThrow(new TypeError('--iowait-mode must be "iowait" or "idle", got "busy"'));
+    expect(() => resolveIowaitOptions({ iowaitWindowMs: '500' })).toThrow(new TypeError('--iowait-window-ms must be an integer of at least 1000 (ms), got "500"'));
     expect(() => resolveIowaitOptions({ diskExclude: '(' })).toThrow(new TypeError('--disk-exclude must be a valid regular expression, got "("'));
     expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBeUndefined();
   });
@@ -117,7 +117,7 @@ describe('the plugin on the real host, over its socket', () => {
   });
 
   it('starts in idle mode when asked', async () => {
-    const p = await start({ mode: 'idle' });
+    const p = await start({ iowaitMode: 'idle' });
     const report = await p.waitForReport((r) => samples(r, IDLE_METRIC).length >= 1, 10_000);
     expect(samples(report, IOWAIT_METRIC)).toEqual([]);
     expect(latest(report, 'active_controls')).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
@@ -270,11 +270,11 @@ describe('the built bin', () => {
 
   it('refuses a bad flag with a clear message', async () => {
     const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-    const result = await promisify(execFile)(process.execPath, [cli, '--once', '--mode', 'busy'], { timeout: 15_000 }).then(
+    const result = await promisify(execFile)(process.execPath, [cli, '--once', '--iowait-mode', 'busy'], { timeout: 15_000 }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => error,
     );
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('--mode must be "iowait" or "idle", got "busy"');
+    expect(result.stderr).toContain('--iowait-mode must be "iowait" or "idle", got "busy"');
   });
 });
