@@ -148,10 +148,13 @@ describe.runIf(requireComponent('lsns and unshare (util-linux) as root', hasLsns
 
   const inodeSet = (scan: NamespaceScan) => [...new Set(scan.namespaces.map((n) => `${n.type}:${n.inode}`))].sort();
 
-  it('the /proc walk finds exactly the namespace inodes lsns reports', async () => {
+  it('the /proc walk finds exactly the namespace inodes lsns reports', { timeout: 40_000 }, async () => {
     // Other processes come and go: accept a comparison only when lsns saw the same set before and after the walk.
+    // Other test suites may be starting containers at the same time: up to 20 tries within 20 s.
     const attempts: string[] = [];
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const deadline = Date.now() + 20_000;
+    for (let attempt = 0; attempt < 20 && Date.now() < deadline; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 200));
       const before = inodeSet(await readNamespacesWithLsns());
       const walk = inodeSet(await readNamespacesFromProc('/proc'));
       const after = inodeSet(await readNamespacesWithLsns());

@@ -99,13 +99,16 @@ describe.runIf(requireComponent('unshare (util-linux) as root', hasUnshare && is
   });
 
   it('is refreshed by the schedule too (no collectNow), and the doctor finds nothing wrong', async () => {
-    test = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 300, options: { docker: false } });
+    test = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 300, logLevel: 'debug', options: { docker: false } });
     unshared = await startUnshare(60);
     const id = buildRowId('uts', unshared.inodes.uts);
     await test.waitForReport((report) => tableOf(report)[id] !== undefined, 10_000);
     const diagnosis = await test.doctor();
     expect(diagnosis.status).toBe('ok');
     expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
+    // Skipped processes (gone mid-scan, or unreadable like this VM's pid 1) are only counted, at debug level.
+    expect(test.logs.some((line) => / debug "namespace scan" .*processes=\d+ skipped=\d+/.test(line))).toBe(true);
+    expect(test.logs.filter((line) => / (warn|error) /.test(line))).toEqual([]);
   });
 
   it('limits rows with a final "N more" row and reports the total, for only the selected types', async () => {
