@@ -1,7 +1,8 @@
 /**
  * Pure parsers for the JSON stream of `bpftrace -f json bpf/http-stats.bt`: one JSON object per line.
- * The program prints three maps once a second (`@req`, `@resp`, `@lat`, keys `"<pid>,<n>"`), a
- * `printf` line when it starts, and bpftrace adds `attached_probes` (and `lost_events` if any).
+ * The program prints three maps once a second (`@req`, `@resp`, `@lat`, each with a generation digit
+ * 0 or 1: `@req0`, …; keys `"<pid>,<n>"`), a `printf` line once its probes are attached, and bpftrace
+ * adds `attached_probes` (and `lost_events` if any).
  */
 
 /** Method ids the bpftrace program uses, by id (see the program's header). */
@@ -47,7 +48,8 @@ export interface TracerParseError {
   line: string;
 }
 
-const MAP_KINDS = { '@req': 'requests', '@resp': 'responses', '@lat': 'latency' } as const;
+const MAP_KINDS = { req: 'requests', resp: 'responses', lat: 'latency' } as const;
+const MAP_NAME = /^@(req|resp|lat)[01]?$/;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -61,7 +63,7 @@ function parseKey(key: string): [number, number] | undefined {
   return Number.isSafeInteger(pid) && pid > 0 && Number.isSafeInteger(second) ? [pid, second] : undefined;
 }
 
-function parseMap(name: keyof typeof MAP_KINDS, body: unknown, line: string): TracerEvent | TracerParseError {
+function parseMap(name: string, kind: keyof typeof MAP_KINDS, body: unknown, line: string): TracerEvent | TracerParseError {
   if (!isRecord(body)) return { kind: 'error', message: `map ${name} is not an object`, line };
   const entries: Array<{ pid: number; second: number; count: number }> = [];
   for (const [key, value] of Object.entries(body)) {
@@ -74,12 +76,12 @@ function parseMap(name: keyof typeof MAP_KINDS, body: unknown, line: string): Tr
   }
   const byPid = (a: { pid: number; second: number }, b: { pid: number; second: number }) => a.pid - b.pid || a.second - b.second;
   entries.sort(byPid);
-  switch (MAP_KINDS[name]) {
+  switch (MAP_KINDS[kind]) {
     case 'requests': {
       const out: Array<PidCount & { method: string }> = [];
       for (const e of entries) {
         const method = HTTP_METHODS[e.second];
-        if (!method) return { kind: 'error', message: `map @req has an unknown method id ${e.second}`, line };
+        if (!method) return { kind: 'error', message: `map ${name} has an unknown method id ${e.second}`, line };
         out.push({ pid: e.pid, method, count: e.count });
       }
       return { kind: 'requests', entries: out };
@@ -87,7 +89,7 @@ function parseMap(name: keyof typeof MAP_KINDS, body: unknown, line: string): Tr
     case 'responses': {
       const out: Array<PidCount & { status: number }> = [];
       for (const e of entries) {
-        if (e.second < 100 || e.second > 599) return { kind: 'error', message: `map @resp has a status code out of 100..599: ${e.second}`, line };
+        if (e.second < 100 || e.second > 599) return { kind: 'error', message: `map ${name} has a status code out of 100..599: ${e.second}`, line };
         out.push({ pid: e.pid, status: e.second, count: e.count });
       }
       return { kind: 'responses', entries: out };
@@ -126,8 +128,9 @@ export function parseTracerLine(line: string): TracerEvent | TracerParseError | 
       const names = Object.keys(data);
       if (names.length !== 1) return { kind: 'error', message: `map record with ${names.length} maps, expected 1`, line: text };
       const name = names[0]!;
-      if (!Object.hasOwn(MAP_KINDS, name)) return { kind: 'other', type: `map ${name}` };
-      return parseMap(name as keyof typeof MAP_KINDS, data[name], text);
+      const known = MAP_NAME.exec(name);
+      if (!known) return { kind: 'other', type: `map ${name}` };
+      return parseMap(name, known[1] as keyof typeof MAP_KINDS, data[name], text);
     }
     default:
       return { kind: 'other', type: value['type'] };

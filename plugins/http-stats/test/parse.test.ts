@@ -4,8 +4,8 @@ import { latencyBucketRange, parseTracerLine, type TracerEvent } from '../src/pa
 
 // Real bpftrace 0.17 output; origin in fixtures/README.md.
 const FIXTURE = readFileSync(new URL('./fixtures/bpftrace-http-stats.jsonl', import.meta.url), 'utf8').split('\n');
-const NODE_PID = 19382;
-const PYTHON_PID = 19379;
+const NODE_PID = 20404;
+const PYTHON_PID = 20405;
 
 function totals(events: TracerEvent[], pid: number) {
   const methods: Record<string, number> = {};

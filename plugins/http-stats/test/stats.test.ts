@@ -7,7 +7,7 @@ const FIXTURE = readFileSync(new URL('./fixtures/bpftrace-http-stats.jsonl', imp
   .split('\n')
   .map(parseTracerLine)
   .filter((e): e is TracerEvent => e !== undefined && e.kind !== 'error');
-const NODE_PID = 19382;
+const NODE_PID = 20404;
 const T0 = Date.parse('2026-11-22T03:00:00Z');
 
 /** Feeds the fixture the way it arrived: a batch of three maps each second. */

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+// Benchmark (not a test): what tracing costs an HTTP server. For each server (Node `http`, Python
+// `http.server`), rounds alternate "untraced" and "traced" (the http-stats plugin running, with its
+// bpftrace attached) under the same loopback load from wrk; medians of the rounds are compared. In
+// traced rounds it also records the plugin's and bpftrace's CPU (utime+stime from /proc/<pid>/stat)
+// and memory (VmRSS, VmHWM from /proc/<pid>/status), and how many requests the plugin counted vs wrk.
+// Needs root, bpftrace, tracefs; installs wrk (Debian package) when missing.
+// Run: cd /work/main && pnpm --filter @scope-plugins/core build && pnpm --filter @scope-plugins/http-stats build \
+//        && node bench/http-stats.mjs            (ROUNDS=5 SECONDS=10 CONNECTIONS=16 by default)
+// Writes bench/results/http-stats.md.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { pollReport, pluginSocketPath } from '../shared/core/dist/index.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
+const HOST = 'bench-host';
+const CLK_TCK = 100;
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const CLI = here('../plugins/http-stats/dist/cli.js');
+const SERVERS = {
+  'Node http (writev)': [process.execPath, here('../plugins/http-stats/test/servers/node-server.mjs')],
+  'Python http.server (sendto)': ['python3', here('../plugins/http-stats/test/servers/python-server.py')],
+};
+
+// Children are stopped if the bench is interrupted, so no server or tracer outlives it.
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function ensureWrk() {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore', timeout: 5000 });
+  } catch (error) {
+    // wrk --version exits 1 after printing; only a missing binary (ENOENT) means "install it".
+    if (error.code !== 'ENOENT') return;
+    console.error('installing wrk (apt-get install -y wrk)');
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'wrk'], { stdio: 'inherit', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+}
+
+function memoryKb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: get('VmRSS'), hwm: get('VmHWM') };
+}
+
+function waitForLine(stream, pattern, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no line matching ${pattern} within ${timeoutMs} ms`)), timeoutMs);
+    const rl = createInterface({ input: stream });
+    rl.on('line', (line) => {
+      const match = pattern.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    });
+  });
+}
+
+async function startServer(command, script) {
+  const child = track(spawn(command, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const [, port] = await waitForLine(child.stdout, /^listening (\d+)$/, 10_000, 'server');
+  return { child, port: Number(port) };
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function runWrk(port) {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://127.0.0.1:${port}/?s=200`], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0] ?? '';
+  return { rps, requests, errors };
+}
+
+async function startPlugin(root) {
+  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
+  const [, bpftracePid] = await waitForLine(child.stderr, /tracing HTTP on syscall tracepoints.*bpftracePid=(\d+)/, 30_000, 'plugin');
+  child.stderr.resume();
+  return { child, bpftracePid: Number(bpftracePid) };
+}
+
+async function reportedTotal(root, pid) {
+  const poll = await pollReport(pluginSocketPath(root, 'http-stats'), undefined, 2000);
+  if (!poll.ok) return NaN;
+  const report = JSON.parse(poll.body);
+  return Number(report.Process?.nodes?.[`${HOST};${pid}`]?.latest?.http_stats_requests_total?.value ?? 0);
+}
+
+async function benchServer(name, [command, script]) {
+  const server = await startServer(command, script);
+  runWrk(server.port); // warm-up (JIT, page cache), not counted
+  const untraced = [];
+  const traced = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? ['untraced', 'traced'] : ['traced', 'untraced'];
+    for (const mode of order) {
+      if (mode === 'untraced') {
+        untraced.push(runWrk(server.port));
+        continue;
+      }
+      const root = await mkdtemp(join(tmpdir(), 'hs-bench-'));
+      const plugin = await startPlugin(root);
+      const before = { plugin: cpuTicks(plugin.child.pid), bpftrace: cpuTicks(plugin.bpftracePid), at: Date.now() };
+      const before_total = await reportedTotal(root, server.child.pid);
+      const load = runWrk(server.port);
+      const after = { plugin: cpuTicks(plugin.child.pid), bpftrace: cpuTicks(plugin.bpftracePid), at: Date.now() };
+      // The last counts reach the report within about 2 s (bpftrace prints every second).
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const counted = (await reportedTotal(root, server.child.pid)) - before_total;
+      const wallS = (after.at - before.at) / 1000;
+      traced.push({
+        ...load,
+        counted,
+        pluginCpu: ((after.plugin - before.plugin) / CLK_TCK / wallS) * 100,
+        bpftraceCpu: ((after.bpftrace - before.bpftrace) / CLK_TCK / wallS) * 100,
+        pluginMem: memoryKb(plugin.child.pid),
+        bpftraceMem: memoryKb(plugin.bpftracePid),
+      });
+      await stop(plugin.child);
+      await rm(root, { recursive: true, force: true });
+    }
+    console.error(`${name} round ${round + 1}/${ROUNDS}: untraced ${untraced.at(-1).rps} req/s, traced ${traced.at(-1).rps} req/s (counted ${traced.at(-1).counted} of ${traced.at(-1).requests})`);
+  }
+  await stop(server.child);
+  return { name, untraced, traced };
+}
+
+ensureWrk();
+const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
+const bpftraceVersion = execFileSync('bpftrace', ['--version'], { encoding: 'utf8' }).trim();
+const wrkVersion = (() => {
+  try {
+    return execFileSync('wrk', ['--version'], { encoding: 'utf8' });
+  } catch (error) {
+    return String(error.stdout ?? '');
+  }
+})().split('\n')[0].trim();
+
+const results = [];
+for (const [name, spec] of Object.entries(SERVERS)) results.push(await benchServer(name, spec));
+
+const f0 = (x) => Math.round(x).toLocaleString('en-US');
+const f1 = (x) => x.toFixed(1);
+const mb = (kb) => (kb / 1024).toFixed(1);
+const lines = [
+  '# http-stats: overhead of tracing on an HTTP server',
+  '',
+  `Command: \`cd /work/main && pnpm --filter @scope-plugins/core build && pnpm --filter @scope-plugins/http-stats build && node bench/http-stats.mjs\``,
+  `(ROUNDS=${ROUNDS}, SECONDS=${SECONDS}, CONNECTIONS=${CONNECTIONS}).`,
+  '',
+  `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${kernel}, ${bpftraceVersion}, ${wrkVersion}, Node ${process.version}; run ${new Date().toISOString().slice(0, 16)}Z.`,
+  '',
+  `Load: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\` on 127.0.0.1, keep-alive, \`GET /?s=200\` (small body). Each round runs one untraced and one`,
+  'traced window, alternating which goes first; "traced" = the plugin CLI running with its bpftrace attached (started',
+  'before the window, stopped after it). Throughput is the median over rounds; CPU is % of one core over the window.',
+  'Server, wrk, the plugin and bpftrace share the 2 cores, so this is the worst case: a loaded server on a small box.',
+  '',
+  '| server | untraced req/s (median) | traced req/s (median) | traced / untraced | plugin CPU % | bpftrace CPU % | plugin RSS MB (peak) | bpftrace RSS MB (peak) | requests counted / wrk requests |',
+  '|---|---|---|---|---|---|---|---|---|',
+];
+for (const r of results) {
+  const u = median(r.untraced.map((x) => x.rps));
+  const t = median(r.traced.map((x) => x.rps));
+  const counted = r.traced.reduce((a, x) => a + x.counted, 0);
+  const sent = r.traced.reduce((a, x) => a + x.requests, 0);
+  lines.push(
+    `| ${r.name} | ${f0(u)} | ${f0(t)} | **${((t / u) * 100).toFixed(1)} %** | ${f1(median(r.traced.map((x) => x.pluginCpu)))} | ${f1(median(r.traced.map((x) => x.bpftraceCpu)))} | ${mb(median(r.traced.map((x) => x.pluginMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.pluginMem.hwm)))}) | ${mb(median(r.traced.map((x) => x.bpftraceMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.bpftraceMem.hwm)))}) | ${f0(counted)} / ${f0(sent)} (${((counted / sent) * 100).toFixed(2)} %) |`,
+  );
+}
+lines.push('', 'Rounds (req/s):', '');
+for (const r of results) {
+  lines.push(`- ${r.name}: untraced ${r.untraced.map((x) => f0(x.rps)).join(', ')}; traced ${r.traced.map((x) => f0(x.rps)).join(', ')}`);
+}
+lines.push('');
+const markdown = lines.join('\n');
+const out = here('./results/http-stats.md');
+writeFileSync(out, `${markdown}\n`);
+console.log(markdown);
