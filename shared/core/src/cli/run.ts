@@ -51,9 +51,10 @@ function installSignalHandlers(log: Logger, stopAll: () => Promise<void>): void 
     log.info('shutting down', { signal });
     void stopAll().finally(() => process.exit(0));
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGHUP', () => stop('SIGHUP'));
+  // `on`, not `once`: libraries using signal-exit (execa) re-raise the signal when they see no other listener left.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
   process.on('uncaughtException', (error) => {
     // Sockets are removed by the exit hook; log why we are going down first.
     log.error('fatal error, exiting', { error: describeError(error), stack: error.stack?.split('\n')[1]?.trim() });
