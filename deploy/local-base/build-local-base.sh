@@ -72,12 +72,13 @@ nogroup:x:65534:
 EOF
 chown 1000:1000 "$rootfs/home/node"
 printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-# The host's CA bundle, and NODE_EXTRA_CA_CERTS when the host needs it (e.g. a TLS-inspecting proxy
-# in front of the npm registry), so npm and pnpm in the image's build stage reach the registry.
+# The host's CA bundle, trusted by node too (NODE_EXTRA_CA_CERTS), so npm and pnpm in the image's
+# build stage reach the registry wherever the host does (e.g. through a TLS-inspecting proxy whose
+# CA the host trusts).
 extra_ca=""
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   mkdir -p "$rootfs/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
-  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && extra_ca=/etc/ssl/certs/ca-certificates.crt
+  extra_ca=/etc/ssl/certs/ca-certificates.crt
 fi
 
 log "importing $IMAGE ($(du -sh "$rootfs" | cut -f1))"

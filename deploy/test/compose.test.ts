@@ -151,8 +151,21 @@ describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run
       expect(entries.map((e) => [e.diagnosis.pluginId, e.diagnosis.status])).toEqual(PLUGIN_IDS.map((id) => [id, 'ok']));
       for (const { diagnosis } of entries) {
         expect(diagnosis.socketPath).toBe(join(root, diagnosis.pluginId, `${diagnosis.pluginId}.sock`));
-        expect(diagnosis.topologies['Host']?.nodes ?? [], diagnosis.pluginId).toContain(`${HOST_ID};<host>`);
+        for (const node of diagnosis.topologies['Host']?.nodes ?? []) expect(node, diagnosis.pluginId).toBe(`${HOST_ID};<host>`);
       }
+      // Real data through the containers: the host plugins report this host's node…
+      for (const id of ['iowait', 'host-namespaces']) {
+        expect(entries.find((e) => e.diagnosis.pluginId === id)!.diagnosis.topologies['Host']?.nodes, id).toEqual([`${HOST_ID};<host>`]);
+      }
+      // …and volume-count, non-root through docker.sock, sees the compose containers themselves.
+      const running = await runOk('docker', ['ps', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
+      const ids = running.stdout.split('\n').filter(Boolean);
+      expect(ids).toHaveLength(PLUGIN_IDS.length);
+      await waitFor('volume-count to list the compose containers', async () => {
+        const [entry] = await runDoctor(join(root, 'volume-count', 'volume-count.sock'), { hostId: HOST_ID });
+        const nodes = entry!.diagnosis.topologies['Container']?.nodes ?? [];
+        return ids.every((id) => nodes.includes(`${id};<container>`)) ? true : undefined;
+      }, 20_000, 1000);
     });
 
     it('the plugins-root service finished first, and each plugin runs with the privileges the file gives it', async () => {

@@ -44,6 +44,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr });
     });
+    // A command that exits without reading stdin must not fail the caller with EPIPE.
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(options.input ?? '');
   });
 }
