@@ -6,6 +6,8 @@ import type { TracerStatus } from './tracer.js';
 
 /** Latest key of the tracer's state on the host node. */
 export const TRACER_KEY = 'http_stats_tracer';
+/** Latest key of the TLS (OpenSSL uprobe) tracers' states on the host node. */
+export const TLS_TRACER_KEY = 'http_stats_tls_tracers';
 /** Latest keys of the per-process totals and latency. */
 export const TOTAL_KEYS = {
   requests: 'http_stats_requests_total',
@@ -30,6 +32,8 @@ export interface CollectSources {
   procRoot: string;
   stats: HttpStats;
   tracerStatus(): TracerStatus;
+  /** States of the TLS tracers, by the library each traces. @default none */
+  tlsTracerStatuses?(): Array<{ library: string; status: TracerStatus }>;
 }
 
 /** True while `<procRoot>/<pid>` exists. */
@@ -82,7 +86,9 @@ export function buildProcessNode(report: ReportBuilder, hostId: string, s: Proce
  */
 export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<void> {
   const tracer = sources.tracerStatus();
-  report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, describeTracer(tracer));
+  const host = report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, describeTracer(tracer));
+  const tls = sources.tlsTracerStatuses?.() ?? [];
+  host.latest(TLS_TRACER_KEY, tls.length === 0 ? 'none' : tls.map((t) => `${t.library}: ${describeTracer(t.status)}`).join('; '));
   // Without a running tracer the counts would silently stop: show no process nodes rather than stale ones.
   if (tracer.state !== 'running') return;
   for (const pid of sources.stats.pids()) {

@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
-import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TOTAL_KEYS, TRACER_KEY } from './collect.js';
+import type { TracerEvent } from './parse.js';
+import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
 import { createHttpStats } from './stats.js';
+import { resolveTlsLibraries } from './tls.js';
 import { createTracer } from './tracer.js';
 
 export { HTTP_METHODS, latencyBucketRange, parseTracerLine, type PidCount, type TracerEvent, type TracerParseError } from './parse.js';
@@ -19,7 +21,9 @@ export {
   type PreflightProblemCode,
   type ProcCredentials,
 } from './preflight.js';
+export { LIBSSL_CANDIDATES, resolveTlsLibraries } from './tls.js';
 export {
+  TLS_TRACER_KEY,
   METHOD_TABLE_PREFIX,
   REQUESTS_METRIC,
   STATUS_TABLE_PREFIX,
@@ -34,6 +38,8 @@ export {
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
+/** The OpenSSL uprobe program (HTTPS) shipped next to it; takes the library to trace as `$1`. */
+export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
 
 function optionString(value: unknown, name: string, fallback: string): string {
   if (value === undefined) return fallback;
@@ -56,7 +62,10 @@ export const plugin = definePlugin({
   onceCollects: 5,
   topologies: {
     Host: {
-      metadataTemplates: [{ id: TRACER_KEY, label: 'HTTP tracer', from: 'latest', priority: 20 }],
+      metadataTemplates: [
+        { id: TRACER_KEY, label: 'HTTP tracer', from: 'latest', priority: 20 },
+        { id: TLS_TRACER_KEY, label: 'HTTPS tracers (OpenSSL)', from: 'latest', priority: 21 },
+      ],
     },
     Process: {
       metricTemplates: [{ id: REQUESTS_METRIC, label: 'HTTP Req/Second', priority: 0.1 }],
@@ -94,26 +103,44 @@ export const plugin = definePlugin({
   options: [
     { flags: '--bpftrace <command>', description: 'bpftrace command or path', default: 'bpftrace', env: 'SCOPE_HTTP_STATS_BPFTRACE' },
     { flags: '--program <file>', description: 'bpftrace program to run (default: the one shipped in bpf/)', env: 'SCOPE_HTTP_STATS_PROGRAM' },
+    {
+      flags: '--tls-libraries <list>',
+      description: 'HTTPS: comma-separated libssl files or binaries with OpenSSL linked in (e.g. /usr/bin/node) to attach uprobes to; auto = the libssl found; none = off',
+      default: 'auto',
+      env: 'SCOPE_HTTP_STATS_TLS_LIBRARIES',
+    },
     { flags: '--rate-window-ms <ms>', description: 'rates are averaged over this window', default: 5000, env: 'SCOPE_HTTP_STATS_RATE_WINDOW_MS', parse: parsePositiveInt('--rate-window-ms') },
     { flags: '--latency-window-ms <ms>', description: 'latency percentiles cover this window', default: 60_000, env: 'SCOPE_HTTP_STATS_LATENCY_WINDOW_MS', parse: parsePositiveInt('--latency-window-ms') },
   ],
-  create(ctx) {
+  async create(ctx) {
     const stats = createHttpStats({
       rateWindowMs: optionMs(ctx.options['rateWindowMs'], '--rate-window-ms', 5000),
       latencyWindowMs: optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000),
     });
+    const bpftrace = optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace');
+    const tlsLibraries = await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto'));
+    const common = { bpftrace, procRoot: ctx.procRoot, sysRoot: ctx.sysRoot, log: ctx.log, onEvent: (event: TracerEvent, at: Date) => stats.add(event, at) };
     const tracer = createTracer({
-      bpftrace: optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace'),
+      ...common,
       programPath: optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH),
-      procRoot: ctx.procRoot,
-      sysRoot: ctx.sysRoot,
-      log: ctx.log,
-      onEvent: (event, at) => stats.add(event, at),
       onRunning: (at) => stats.markStarted(at),
     });
+    // One bpftrace per OpenSSL copy: uprobes attach to one file each.
+    const tlsTracers = tlsLibraries.map((library) => ({
+      library,
+      tracer: createTracer({ ...common, programPath: TLS_BPF_PROGRAM_PATH, args: [library], name: `tls:${library}` }),
+    }));
     return {
-      collect: ({ report, now, hostId }) => collectHttpStats(report, hostId, now, { procRoot: ctx.procRoot, stats, tracerStatus: () => tracer.status() }),
-      close: () => tracer.stop(),
+      collect: ({ report, now, hostId }) =>
+        collectHttpStats(report, hostId, now, {
+          procRoot: ctx.procRoot,
+          stats,
+          tracerStatus: () => tracer.status(),
+          tlsTracerStatuses: () => tlsTracers.map((t) => ({ library: t.library, status: t.tracer.status() })),
+        }),
+      close: async () => {
+        await Promise.all([tracer.stop(), ...tlsTracers.map((t) => t.tracer.stop())]);
+      },
     };
   },
 });

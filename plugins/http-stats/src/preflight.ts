@@ -6,6 +6,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 export const PREFLIGHT_PROBLEMS = {
   BPFTRACE_MISSING: 'bpftrace is not installed',
   PROGRAM_MISSING: 'the bpftrace program file is missing',
+  ATTACH_TARGET_MISSING: 'the library to trace is missing',
   NOT_ROOT: 'not running as root',
   MISSING_CAPABILITIES: 'missing capabilities',
   TRACEFS_NOT_MOUNTED: 'tracefs is not mounted',
@@ -28,6 +29,8 @@ export interface PreflightOptions {
   bpftrace: string;
   /** The bpftrace program file. */
   programPath: string;
+  /** Files the program's uprobes attach to (e.g. libssl). @default [] */
+  attachTargets?: string[];
   /** @default '/proc' */
   procRoot?: string;
   /** @default '/sys' */
@@ -112,6 +115,12 @@ export async function checkTracerPrerequisites(options: PreflightOptions): Promi
   }
   if (!(await exists(options.programPath))) {
     return fail('PROGRAM_MISSING', `${options.programPath} does not exist; reinstall @scope-plugins/http-stats (the file ships in its bpf/ folder) or point --program at it`);
+  }
+
+  for (const target of options.attachTargets ?? []) {
+    if (!(await exists(target))) {
+      return fail('ATTACH_TARGET_MISSING', `${target} does not exist; install it or remove it from --tls-libraries`);
+    }
   }
 
   let credentials: ProcCredentials | undefined;

@@ -11,6 +11,10 @@ export interface TracerOptions {
   bpftrace?: string;
   /** The bpftrace program file. */
   programPath: string;
+  /** Positional parameters after the program (`$1`, …), e.g. the library a uprobe program attaches to. @default [] */
+  args?: string[];
+  /** Names this tracer in log lines and keys its state changes (several tracers can share a logger). @default 'tracer' */
+  name?: string;
   /** @default '/proc' */
   procRoot?: string;
   /** @default '/sys' */
@@ -48,7 +52,7 @@ export interface Tracer {
   stop(): Promise<void>;
 }
 
-const HARMLESS_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes?/;
+const HARMLESS_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes?|Addrspace is not set/;
 
 function validateMs(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
@@ -67,7 +71,9 @@ export function createTracer(options: TracerOptions): Tracer {
   const healthyAfterMs = validateMs('healthyAfterMs', options.healthyAfterMs ?? 60_000);
   const mapKeysMax = options.mapKeysMax ?? 65_536;
   if (!Number.isSafeInteger(mapKeysMax) || mapKeysMax < 1024) throw new TypeError(`mapKeysMax must be an integer >= 1024, got ${JSON.stringify(mapKeysMax)}`);
-  const { log } = options;
+  const name = options.name ?? 'tracer';
+  const args = options.args ?? [];
+  const log = options.log.child(name === 'tracer' ? {} : { tracer: name });
   const abort = new AbortController();
   let status: TracerStatus = { state: 'starting', starts: 0 };
   let child: ReturnType<typeof execa> | undefined;
@@ -75,11 +81,11 @@ export function createTracer(options: TracerOptions): Tracer {
 
   const setState = (next: TracerStatus, level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, string | number>) => {
     status = next;
-    log.transition('tracer', `${next.state}:${next.reason ?? ''}`, level, message, fields);
+    log.transition(name, `${next.state}:${next.reason ?? ''}`, level, message, fields);
   };
 
   const runOnce = async (bpftracePath: string): Promise<string> => {
-    const proc = execa(bpftracePath, ['-f', 'json', options.programPath], {
+    const proc = execa(bpftracePath, ['-f', 'json', options.programPath, ...args], {
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -134,6 +140,7 @@ export function createTracer(options: TracerOptions): Tracer {
       const check = await checkTracerPrerequisites({
         bpftrace,
         programPath: options.programPath,
+        attachTargets: args,
         ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
         ...(options.sysRoot === undefined ? {} : { sysRoot: options.sysRoot }),
       });

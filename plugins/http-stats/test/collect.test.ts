@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createReport, inspectReport } from '@scope-plugins/core';
-import { buildProcessNode, collectHttpStats, isProcessAlive, TRACER_KEY } from '../src/collect.js';
+import { buildProcessNode, collectHttpStats, isProcessAlive, TLS_TRACER_KEY, TRACER_KEY } from '../src/collect.js';
 import { plugin } from '../src/index.js';
 import { createHttpStats } from '../src/stats.js';
 import type { TracerStatus } from '../src/tracer.js';
@@ -86,8 +86,23 @@ describe('collectHttpStats', () => {
 
   it('shows no process nodes while the tracer is not running, and why', async () => {
     const report = createReport(NOW);
-    await collectHttpStats(report, 'h', NOW, { procRoot: '/proc', stats: fed(), tracerStatus: () => ({ state: 'waiting', reason: 'TRACEFS_NOT_MOUNTED', starts: 0 }) });
-    expect(report.build()).toEqual({ Host: { nodes: { 'h;<host>': { id: 'h;<host>', topology: 'host', latest: { [TRACER_KEY]: latest('not running: TRACEFS_NOT_MOUNTED') } } } } });
+    await collectHttpStats(report, 'h', NOW, {
+      procRoot: '/proc',
+      stats: fed(),
+      tracerStatus: () => ({ state: 'waiting', reason: 'TRACEFS_NOT_MOUNTED', starts: 0 }),
+      tlsTracerStatuses: () => [{ library: '/lib/libssl.so.3', status: { state: 'waiting', reason: 'TRACEFS_NOT_MOUNTED', starts: 0 } }],
+    });
+    expect(report.build()).toEqual({
+      Host: {
+        nodes: {
+          'h;<host>': {
+            id: 'h;<host>',
+            topology: 'host',
+            latest: { [TRACER_KEY]: latest('not running: TRACEFS_NOT_MOUNTED'), [TLS_TRACER_KEY]: latest('/lib/libssl.so.3: not running: TRACEFS_NOT_MOUNTED') },
+          },
+        },
+      },
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { requireComponent } from '@scope-plugins/core/testing';
@@ -19,10 +20,13 @@ const SERVERS = {
   python: ['python3', fileURLToPath(new URL('./servers/python-server.py', import.meta.url))],
 } as const;
 
-/** Starts one of the test servers on a free loopback port and waits for it to listen (10 s at most). */
-export async function startServer(kind: keyof typeof SERVERS): Promise<TestServer> {
+/** The self-signed certificate and key of the HTTPS test servers (fixtures/tls). */
+export const TLS_FILES = [fileURLToPath(new URL('./fixtures/tls/cert.pem', import.meta.url)), fileURLToPath(new URL('./fixtures/tls/key.pem', import.meta.url))] as const;
+
+/** Starts one of the test servers (HTTPS with `tls`) on a free loopback port and waits for it to listen (10 s at most). */
+export async function startServer(kind: keyof typeof SERVERS, options: { tls?: boolean } = {}): Promise<TestServer> {
   const [command, script] = SERVERS[kind];
-  const proc = execa(command, [script, '0'], { reject: false, stdin: 'ignore', buffer: false, timeout: 600_000 });
+  const proc = execa(command, [script, '0', ...(options.tls ? TLS_FILES : [])], { reject: false, stdin: 'ignore', buffer: false, timeout: 600_000 });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${kind} server did not listen within 10 s`)), 10_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -63,7 +67,7 @@ export interface LoadResult {
  * Sends a fixed, shuffled-by-round-robin set of requests over keep-alive connections to 127.0.0.1:port,
  * `concurrency` at a time, each with a 5 s timeout. Bounded in count (the plan) and time (timeouts).
  */
-export async function runLoad(port: number, plan: LoadStep[], concurrency = 8): Promise<LoadResult> {
+export async function runLoad(port: number, plan: LoadStep[], concurrency = 8, options: { tls?: boolean } = {}): Promise<LoadResult> {
   const queue: Array<{ method: string; status: number }> = [];
   const remaining = plan.map((s) => ({ ...s }));
   // Interleave the steps so every code and method is spread over the run.
@@ -75,12 +79,14 @@ export async function runLoad(port: number, plan: LoadStep[], concurrency = 8): 
       }
     }
   }
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  // The servers' certificate is self-signed: trust is not what these tests are about.
+  const agent = options.tls ? new HttpsAgent({ keepAlive: true, maxSockets: concurrency, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: concurrency });
+  const send = options.tls ? httpsRequest : request;
   const result: LoadResult = { byStatus: {}, byMethod: {}, failures: 0 };
   const one = (item: { method: string; status: number }) =>
     new Promise<void>((resolve) => {
       const body = item.method === 'POST' || item.method === 'PUT' ? 'payload' : undefined;
-      const req = request(
+      const req = send(
         { host: '127.0.0.1', port, path: `/?s=${item.status}`, method: item.method, agent, timeout: 5000, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} },
         (res) => {
           res.resume();

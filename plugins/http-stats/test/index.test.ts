@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processNodeId, type Report } from '@scope-plugins/core';
 import { startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
-import { plugin, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
+import { plugin, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
 import { requireTracer, runLoad, startServer, type LoadResult, type LoadStep, type TestServer } from './helpers.js';
 
 const HOST = 'test-host';
@@ -53,6 +53,35 @@ function expectWithinOnePercent(actual: Record<string | number, number>, expecte
   }
 }
 
+/** Waits until the plugin's totals for `pid` settle, then checks them against what the load generator saw. */
+async function expectCounted(t: TestPlugin, pid: number, load: LoadResult, planned: number): Promise<void> {
+  // bpftrace prints its maps every second: wait until the totals have not moved for 2.5 s.
+  let previous = '';
+  let changedAt = Date.now();
+  const report = await t.waitForReport((r) => {
+    const totals = `${latest(r, pid, TOTAL_KEYS.requests)}/${latest(r, pid, TOTAL_KEYS.responses)}`;
+    if (totals !== previous) {
+      previous = totals;
+      changedAt = Date.now();
+    }
+    return Number(latest(r, pid, TOTAL_KEYS.responses) ?? 0) >= planned * 0.99 && Date.now() - changedAt >= 2500;
+  }, 30_000);
+  expectWithinOnePercent(statusTotals(report, pid), load.byStatus);
+  expectWithinOnePercent(methodTotals(report, pid), load.byMethod);
+  expect(Math.abs(Number(latest(report, pid, TOTAL_KEYS.requests)) - planned)).toBeLessThanOrEqual(planned * 0.01);
+
+  const node = report.Process!.nodes![processNodeId(HOST, pid)]!;
+  expect(Object.keys(node.metrics ?? {}).sort()).toEqual([REQUESTS_METRIC, ...Object.keys(load.byStatus).map((c) => statusMetricId(Number(c)))].sort());
+  for (const code of Object.keys(load.byStatus)) {
+    expect(report.Process!.metric_templates![statusMetricId(Number(code))]).toEqual({ id: statusMetricId(Number(code)), label: `HTTP Resp ${code}/Second`, priority: Number(code) / 1000 });
+  }
+  for (const metric of Object.values(node.metrics ?? {})) expect(metric.samples.every((s) => s.value >= 0)).toBe(true);
+  const p50 = Number(latest(report, pid, TOTAL_KEYS.latencyP50));
+  const p99 = Number(latest(report, pid, TOTAL_KEYS.latencyP99));
+  expect(p50).toBeGreaterThan(0);
+  expect(p99).toBeGreaterThanOrEqual(p50);
+}
+
 describe.skipIf(!tracerAvailable).sequential('http-stats against real servers and bpftrace', () => {
   let t: TestPlugin;
   const servers: Partial<Record<'node' | 'python', TestServer>> = {};
@@ -81,33 +110,7 @@ describe.skipIf(!tracerAvailable).sequential('http-stats against real servers an
 
   for (const kind of ['node', 'python'] as const) {
     it(`counts ${kind}'s requests and status codes within 1%, each code labelled correctly`, async () => {
-      const { pid } = servers[kind]!;
-      const load = loads[kind]!;
-      // bpftrace prints its maps every second: wait until the totals have not moved for 2.5 s.
-      let previous = '';
-      let changedAt = Date.now();
-      const report = await t.waitForReport((r) => {
-        const totals = `${latest(r, pid, TOTAL_KEYS.requests)}/${latest(r, pid, TOTAL_KEYS.responses)}`;
-        if (totals !== previous) {
-          previous = totals;
-          changedAt = Date.now();
-        }
-        return Number(latest(r, pid, TOTAL_KEYS.responses) ?? 0) >= PLANNED * 0.99 && Date.now() - changedAt >= 2500;
-      }, 30_000);
-      expectWithinOnePercent(statusTotals(report, pid), load.byStatus);
-      expectWithinOnePercent(methodTotals(report, pid), load.byMethod);
-      expect(Math.abs(Number(latest(report, pid, TOTAL_KEYS.requests)) - PLANNED)).toBeLessThanOrEqual(PLANNED * 0.01);
-
-      const node = report.Process!.nodes![processNodeId(HOST, pid)]!;
-      expect(Object.keys(node.metrics ?? {}).sort()).toEqual([REQUESTS_METRIC, ...Object.keys(load.byStatus).map((c) => statusMetricId(Number(c)))].sort());
-      for (const code of Object.keys(load.byStatus)) {
-        expect(report.Process!.metric_templates![statusMetricId(Number(code))]).toEqual({ id: statusMetricId(Number(code)), label: `HTTP Resp ${code}/Second`, priority: Number(code) / 1000 });
-      }
-      for (const metric of Object.values(node.metrics ?? {})) expect(metric.samples.every((s) => s.value >= 0)).toBe(true);
-      const p50 = Number(latest(report, pid, TOTAL_KEYS.latencyP50));
-      const p99 = Number(latest(report, pid, TOTAL_KEYS.latencyP99));
-      expect(p50).toBeGreaterThan(0);
-      expect(p99).toBeGreaterThanOrEqual(p50);
+      await expectCounted(t, servers[kind]!.pid, loads[kind]!, PLANNED);
     });
   }
 
@@ -125,9 +128,44 @@ describe.skipIf(!tracerAvailable).sequential('http-stats against real servers an
   });
 });
 
+describe.skipIf(!tracerAvailable).sequential('http-stats over HTTPS (OpenSSL uprobes) against real servers', () => {
+  let t: TestPlugin;
+  const servers: Partial<Record<'node' | 'python', TestServer>> = {};
+  const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
+  // A quarter of the plaintext plan: TLS handshakes and encryption make each request dearer.
+  const plan = PLAN.map((s) => ({ ...s, count: s.count / 4 }));
+  const planned = PLANNED / 4;
+
+  beforeAll(async () => {
+    // libssl for Python; the node binary for Node, which links OpenSSL in statically.
+    t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { tlsLibraries: `auto,${process.execPath}` } });
+    await t.waitForReport((r) => {
+      const host = Object.values(r.Host?.nodes ?? {})[0]?.latest ?? {};
+      const tls = host[TLS_TRACER_KEY]?.value ?? '';
+      return tls.split('; ').length === 2 && tls.split('; ').every((x) => x.includes(': running')) && host[TRACER_KEY]?.value.startsWith('running') === true;
+    }, 30_000);
+    servers.node = await startServer('node', { tls: true });
+    servers.python = await startServer('python', { tls: true });
+    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, plan, 8, { tls: true }), runLoad(servers.python.port, plan, 8, { tls: true })]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await servers.node?.stop();
+    await servers.python?.stop();
+    await t?.stop();
+  });
+
+  for (const kind of ['node', 'python'] as const) {
+    it(`counts ${kind}'s HTTPS requests and status codes within 1%`, async () => {
+      expect(loads[kind]!.failures).toBe(0);
+      await expectCounted(t, servers[kind]!.pid, loads[kind]!, planned);
+    });
+  }
+});
+
 describe('http-stats when bpftrace cannot run', () => {
   it('keeps serving without process nodes and says once how to fix it', async () => {
-    const t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 200, options: { bpftrace: '/nonexistent/bpftrace' } });
+    const t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 200, options: { bpftrace: '/nonexistent/bpftrace', tlsLibraries: 'none' } });
     try {
       const report = await t.waitForReport((r) => Object.values(r.Host?.nodes ?? {}).some((n) => n.latest?.[TRACER_KEY]?.value.startsWith('not running') === true));
       expect(report.Process?.nodes ?? {}).toEqual({});

@@ -80,6 +80,14 @@ describe('checkTracerPrerequisites', () => {
     expect(result.ok ? '' : result.problem.code).toBe('PROGRAM_MISSING');
   });
 
+  it('names a missing library to attach to', async () => {
+    const result = await checkTracerPrerequisites({ ...ok, attachTargets: ['/nonexistent/libssl.so.3'], ...(await roots({})) });
+    expect(result.ok ? undefined : result.problem).toEqual({
+      code: 'ATTACH_TARGET_MISSING',
+      message: 'the library to trace is missing: /nonexistent/libssl.so.3 does not exist; install it or remove it from --tls-libraries',
+    });
+  });
+
   it('says to run as root', async () => {
     const result = await checkTracerPrerequisites({ ...ok, ...(await roots({ uid: 1000 })) });
     expect(result.ok ? undefined : result.problem).toEqual({

@@ -1,5 +1,7 @@
 # Test HTTP server (Python http.server, which answers with sendto): the status code comes from
 # `?s=<code>`. Listens on 127.0.0.1 (port from argv[1], 0 = any) and prints `listening <port>`.
+# With argv[2] and argv[3] (certificate and key files) it serves HTTPS through Python's ssl (OpenSSL).
+import ssl
 import sys
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlparse, parse_qs
@@ -28,5 +30,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1]) if len(sys.argv) > 1 else 0), Handler)
+if len(sys.argv) > 3:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(f'listening {server.server_address[1]}', flush=True)
 server.serve_forever()
