@@ -8,7 +8,8 @@
 // Run: cd /work/main && pnpm --filter @scope-plugins/core build && pnpm --filter @scope-plugins/http-stats build \
 //        && node bench/http-stats.mjs            (ROUNDS=5 SECONDS=10 CONNECTIONS=16 by default)
 // Writes bench/results/http-stats.md.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
@@ -21,6 +22,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const SECONDS = Number(process.env.SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
 const HOST = 'bench-host';
+const execFileAsync = promisify(execFile);
 const CLK_TCK = 100;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../plugins/http-stats/dist/cli.js');
@@ -86,7 +88,8 @@ function waitForLine(stream, pattern, timeoutMs, what) {
 }
 
 async function startServer(command, script) {
-  const child = track(spawn(command, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  // stderr ignored: wrk resets its connections at the end, which http.server reports with tracebacks.
+  const child = track(spawn(command, [script, '0'], { stdio: ['ignore', 'pipe', 'ignore'] }));
   const [, port] = await waitForLine(child.stdout, /^listening (\d+)$/, 10_000, 'server');
   return { child, port: Number(port) };
 }
@@ -103,8 +106,9 @@ function stop(child) {
   });
 }
 
-function runWrk(port) {
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://127.0.0.1:${port}/?s=200`], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+async function runWrk(port) {
+  // Asynchronous, so an interrupt (Ctrl-C) still reaches the handler that stops the children.
+  const { stdout: out } = await execFileAsync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, `http://127.0.0.1:${port}/?s=200`], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out)?.[0] ?? '';
@@ -112,7 +116,7 @@ function runWrk(port) {
 }
 
 async function startPlugin(root) {
-  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
+  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
   const [, bpftracePid] = await waitForLine(child.stderr, /tracing HTTP on syscall tracepoints.*bpftracePid=(\d+)/, 30_000, 'plugin');
   child.stderr.resume();
   return { child, bpftracePid: Number(bpftracePid) };
@@ -127,21 +131,25 @@ async function reportedTotal(root, pid) {
 
 async function benchServer(name, [command, script]) {
   const server = await startServer(command, script);
-  runWrk(server.port); // warm-up (JIT, page cache), not counted
+  await runWrk(server.port); // warm-up (JIT, page cache), not counted
   const untraced = [];
   const traced = [];
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? ['untraced', 'traced'] : ['traced', 'untraced'];
     for (const mode of order) {
       if (mode === 'untraced') {
-        untraced.push(runWrk(server.port));
+        const serverBefore = cpuTicks(server.child.pid);
+        const load = await runWrk(server.port);
+        untraced.push({ ...load, serverCpuUsPerRequest: ((cpuTicks(server.child.pid) - serverBefore) / CLK_TCK / load.requests) * 1e6 });
         continue;
       }
       const root = await mkdtemp(join(tmpdir(), 'hs-bench-'));
       const plugin = await startPlugin(root);
       const before = { plugin: cpuTicks(plugin.child.pid), bpftrace: cpuTicks(plugin.bpftracePid), at: Date.now() };
       const before_total = await reportedTotal(root, server.child.pid);
-      const load = runWrk(server.port);
+      const serverBefore = cpuTicks(server.child.pid);
+      const load = await runWrk(server.port);
+      const serverCpuUsPerRequest = ((cpuTicks(server.child.pid) - serverBefore) / CLK_TCK / load.requests) * 1e6;
       const after = { plugin: cpuTicks(plugin.child.pid), bpftrace: cpuTicks(plugin.bpftracePid), at: Date.now() };
       // The last counts reach the report within about 2 s (bpftrace prints every second).
       await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -149,6 +157,7 @@ async function benchServer(name, [command, script]) {
       const wallS = (after.at - before.at) / 1000;
       traced.push({
         ...load,
+        serverCpuUsPerRequest,
         counted,
         pluginCpu: ((after.plugin - before.plugin) / CLK_TCK / wallS) * 100,
         bpftraceCpu: ((after.bpftrace - before.bpftrace) / CLK_TCK / wallS) * 100,
@@ -192,10 +201,12 @@ const lines = [
   `Load: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\` on 127.0.0.1, keep-alive, \`GET /?s=200\` (small body). Each round runs one untraced and one`,
   'traced window, alternating which goes first; "traced" = the plugin CLI running with its bpftrace attached (started',
   'before the window, stopped after it). Throughput is the median over rounds; CPU is % of one core over the window.',
-  'Server, wrk, the plugin and bpftrace share the 2 cores, so this is the worst case: a loaded server on a small box.',
+  'Server, wrk, the plugin and bpftrace share the 2 cores (and, on a shared dev machine, whatever else runs), so',
+  'throughput is noisy; the server\'s CPU time per request (utime+stime of the server process / requests served; the',
+  'eBPF programs run in the server\'s syscalls and are charged to it) is the steadier measure of the tracing cost.',
   '',
-  '| server | untraced req/s (median) | traced req/s (median) | traced / untraced | plugin CPU % | bpftrace CPU % | plugin RSS MB (peak) | bpftrace RSS MB (peak) | requests counted / wrk requests |',
-  '|---|---|---|---|---|---|---|---|---|',
+  '| server | untraced req/s (median) | traced req/s (median) | traced / untraced | server CPU µs/req untraced → traced | plugin CPU % | bpftrace CPU % | plugin RSS MB (peak) | bpftrace RSS MB (peak) | requests counted / wrk requests |',
+  '|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const r of results) {
   const u = median(r.untraced.map((x) => x.rps));
@@ -203,7 +214,7 @@ for (const r of results) {
   const counted = r.traced.reduce((a, x) => a + x.counted, 0);
   const sent = r.traced.reduce((a, x) => a + x.requests, 0);
   lines.push(
-    `| ${r.name} | ${f0(u)} | ${f0(t)} | **${((t / u) * 100).toFixed(1)} %** | ${f1(median(r.traced.map((x) => x.pluginCpu)))} | ${f1(median(r.traced.map((x) => x.bpftraceCpu)))} | ${mb(median(r.traced.map((x) => x.pluginMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.pluginMem.hwm)))}) | ${mb(median(r.traced.map((x) => x.bpftraceMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.bpftraceMem.hwm)))}) | ${f0(counted)} / ${f0(sent)} (${((counted / sent) * 100).toFixed(2)} %) |`,
+    `| ${r.name} | ${f0(u)} | ${f0(t)} | **${((t / u) * 100).toFixed(1)} %** | ${f1(median(r.untraced.map((x) => x.serverCpuUsPerRequest)))} → ${f1(median(r.traced.map((x) => x.serverCpuUsPerRequest)))} (${((median(r.untraced.map((x) => x.serverCpuUsPerRequest)) / median(r.traced.map((x) => x.serverCpuUsPerRequest))) * 100).toFixed(1)} % of untraced throughput per CPU) | ${f1(median(r.traced.map((x) => x.pluginCpu)))} | ${f1(median(r.traced.map((x) => x.bpftraceCpu)))} | ${mb(median(r.traced.map((x) => x.pluginMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.pluginMem.hwm)))}) | ${mb(median(r.traced.map((x) => x.bpftraceMem.rss)))} (${mb(Math.max(...r.traced.map((x) => x.bpftraceMem.hwm)))}) | ${f0(counted)} / ${f0(sent)} (${((counted / sent) * 100).toFixed(2)} %) |`,
   );
 }
 lines.push('', 'Rounds (req/s):', '');

@@ -128,7 +128,7 @@ export const plugin = definePlugin({
     // One bpftrace per OpenSSL copy: uprobes attach to one file each.
     const tlsTracers = tlsLibraries.map((library) => ({
       library,
-      tracer: createTracer({ ...common, programPath: TLS_BPF_PROGRAM_PATH, args: [library], name: `tls:${library}` }),
+      tracer: createTracer({ ...common, programPath: TLS_BPF_PROGRAM_PATH, args: [library], name: `tls:${library}`, runningMessage: 'tracing HTTPS with uprobes on OpenSSL' }),
     }));
     return {
       collect: ({ report, now, hostId }) =>

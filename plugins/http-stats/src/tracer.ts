@@ -15,6 +15,8 @@ export interface TracerOptions {
   args?: string[];
   /** Names this tracer in log lines and keys its state changes (several tracers can share a logger). @default 'tracer' */
   name?: string;
+  /** Logged once the program runs. @default 'tracing HTTP on syscall tracepoints' */
+  runningMessage?: string;
   /** @default '/proc' */
   procRoot?: string;
   /** @default '/sys' */
@@ -117,7 +119,7 @@ export function createTracer(options: TracerOptions): Tracer {
         probes = event.probes;
       } else if (event.kind === 'ready') {
         // bpftrace prints attached_probes before attaching; the program's BEGIN runs once all are attached.
-        setState({ state: 'running', starts: status.starts, ...(proc.pid === undefined ? {} : { pid: proc.pid }) }, 'info', 'tracing HTTP on syscall tracepoints', {
+        setState({ state: 'running', starts: status.starts, ...(proc.pid === undefined ? {} : { pid: proc.pid }) }, 'info', options.runningMessage ?? 'tracing HTTP on syscall tracepoints', {
           probes,
           bpftracePid: proc.pid ?? 0,
         });

@@ -60,6 +60,7 @@ describe('parseTracerLine on captured bpftrace output', () => {
   it('reads lost events and ignores blank lines and unknown records', () => {
     expect(parseTracerLine('{"type": "lost_events", "data": {"events": 3}}')).toEqual({ kind: 'lost', events: 3 });
     expect(parseTracerLine('   ')).toBeUndefined();
+    expect(parseTracerLine('{"type": "printf", "data": "http-stats alive\\n"}')).toEqual({ kind: 'other', type: 'printf' });
     expect(parseTracerLine('{"type": "time", "data": "12:00:00\\n"}')).toEqual({ kind: 'other', type: 'time' });
     expect(parseTracerLine('{"type": "map", "data": {"@rd": {}}}')).toEqual({ kind: 'other', type: 'map @rd' });
   });
