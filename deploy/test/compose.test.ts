@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasProblems, runDoctor, type DoctorEntry } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
@@ -189,6 +190,19 @@ describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run
       expect(byService.get('host-namespaces')!['HostConfig']['CapAdd']).toEqual(['SYS_PTRACE']);
       expect(byService.get('iowait')!['Config']['User']).toBe('1000:1000');
       expect(byService.get('volume-count')!['Config']['User']).toBe('1000:1000');
+    });
+
+    it("the Kubernetes bundle's liveness probe (the doctor on the container's own socket) passes in each plugin container", async () => {
+      const manifest = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', 'kubernetes', 'scope-plugins.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+      const containers = manifest.find((o) => o['kind'] === 'DaemonSet')!['spec']['template']['spec']['containers'] as { name: string; livenessProbe?: { exec?: { command?: string[] } } }[];
+      for (const id of PLUGIN_IDS) {
+        const command = containers.find((c) => c.name === id)?.livenessProbe?.exec?.command;
+        expect(command, id).toBeDefined();
+        const container = (await runOk('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${id}`])).stdout.trim();
+        const result = await run('docker', ['exec', container, ...command!], { timeoutMs: 30_000 });
+        expect(result.code, `${id}: ${result.stdout}${result.stderr}`).toBe(0);
+        expect(result.stdout, id).toContain('status: ok');
+      }
     });
 
     it('http-stats traces in its container, and no plugin complains about a missing privilege', async () => {

@@ -6,14 +6,14 @@
  * plugin served on a temporary root and checked by the installed `scope-plugins doctor`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseReportBody, hasProblems, type Diagnosis } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { pluginPackages, publishablePackages, type WorkspacePackage } from './helpers/packages.js';
-import { DEPLOY_DIR, onPath, run, runOk, waitFor } from './helpers/run.js';
+import { DEPLOY_DIR, REPO_ROOT, onPath, run, runOk, waitFor } from './helpers/run.js';
 
 const HOST_ID = 'npm-test-host';
 const packages = publishablePackages();
@@ -213,6 +213,21 @@ describe('installed with npm outside the workspace', () => {
     const result = await run(
       process.execPath,
       [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', join(DEPLOY_DIR, 'node_modules', '@types'), 'consumer.ts'],
+      { cwd: installDir },
+    );
+    expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+  });
+
+  it("core's README example plugin compiles against the installed package", async () => {
+    const readme = await readFile(join(REPO_ROOT, 'shared', 'core', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Writing a plugin'));
+    const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example, 'a ts code block under "## Writing a plugin"').toBeDefined();
+    await writeFile(join(installDir, 'readme-example.ts'), example!);
+    const tsc = join(DEPLOY_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = await run(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', join(DEPLOY_DIR, 'node_modules', '@types'), 'readme-example.ts'],
       { cwd: installDir },
     );
     expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
