@@ -182,10 +182,12 @@ const wrkVersion = (() => {
   } catch (error) {
     return String(error.stdout ?? '');
   }
-})().split('\n')[0].trim();
+})().split('\n')[0].replace(/ \[epoll\].*/, '').trim();
 
+const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const results = [];
 for (const [name, spec] of Object.entries(SERVERS)) results.push(await benchServer(name, spec));
+const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
 const f1 = (x) => x.toFixed(1);
@@ -196,7 +198,7 @@ const lines = [
   `Command: \`cd /work/main && pnpm --filter @scope-plugins/core build && pnpm --filter @scope-plugins/http-stats build && node bench/http-stats.mjs\``,
   `(ROUNDS=${ROUNDS}, SECONDS=${SECONDS}, CONNECTIONS=${CONNECTIONS}).`,
   '',
-  `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${kernel}, ${bpftraceVersion}, ${wrkVersion}, Node ${process.version}; run ${new Date().toISOString().slice(0, 16)}Z.`,
+  `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${kernel}, ${bpftraceVersion}, ${wrkVersion}, Node ${process.version}; run ${new Date().toISOString().slice(0, 16)}Z; load average before ${loadBefore}, after ${loadAfter} (other work shares the machine).`,
   '',
   `Load: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\` on 127.0.0.1, keep-alive, \`GET /?s=200\` (small body). Each round runs one untraced and one`,
   'traced window, alternating which goes first; "traced" = the plugin CLI running with its bpftrace attached (started',
