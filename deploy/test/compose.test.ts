@@ -5,14 +5,17 @@
  * really run: `up` of the plugin services against the real engine on a temporary plugins root,
  * every socket answers the doctor, and `down` leaves no socket behind.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasProblems, runDoctor, type DoctorEntry } from '@scope-plugins/core';
+import { hasProblems, pollReport, runDoctor, type DoctorEntry } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { TEST_IMAGE, buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
 import { pluginPackages } from './helpers/packages.js';
@@ -24,6 +27,21 @@ const docker = (await dockerReady()) && onPath('docker-compose');
 const dockerGid = docker ? String((await stat('/var/run/docker.sock')).gid) : '0';
 
 type Service = Record<string, any>;
+
+/** A tiny HTTP server on a free loopback port (HTTPS with system OpenSSL when given cert and key); prints its port. */
+const PY_SERVER = `
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')
+    def log_message(self, *args): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+if len(sys.argv) > 2:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+`;
 
 /** Environment for docker-compose: required variables set, the rest as a user would leave them. */
 function composeEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -202,6 +220,44 @@ describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run
         const result = await run('docker', ['exec', container, ...command!], { timeoutMs: 30_000 });
         expect(result.code, `${id}: ${result.stdout}${result.stderr}`).toBe(0);
         expect(result.stdout, id).toContain('status: ok');
+      }
+    });
+
+    it('http-stats in its container counts HTTP and HTTPS (host libssl through the /usr/lib mount) served by host processes', async () => {
+      requireComponent('python3 and openssl', onPath('python3') && onPath('openssl'), 'apt-get install python3 openssl');
+      const dir = await mkdtemp(join(tmpdir(), 'sp-tls-'));
+      const servers: ChildProcess[] = [];
+      try {
+        await runOk('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost']);
+        const start = async (tls: boolean) => {
+          const child = spawn('python3', ['-c', PY_SERVER, ...(tls ? [join(dir, 'cert.pem'), join(dir, 'key.pem')] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+          servers.push(child);
+          const port = await new Promise<number>((resolve, reject) => {
+            child.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim())));
+            child.once('exit', (code) => reject(new Error(`python server exited ${code}`)));
+          });
+          return { pid: child.pid!, port };
+        };
+        const plain = await start(false);
+        const secure = await start(true);
+        const hit = async () => {
+          for (let i = 0; i < 10; i++) {
+            await new Promise<void>((resolve) => httpGet({ host: '127.0.0.1', port: plain.port, path: '/', timeout: 2000 }, (res) => res.resume().on('end', resolve)).on('error', () => resolve()));
+            await new Promise<void>((resolve) => httpsGet({ host: '127.0.0.1', port: secure.port, path: '/', rejectUnauthorized: false, timeout: 2000 }, (res) => res.resume().on('end', resolve)).on('error', () => resolve()));
+          }
+        };
+        const socket = join(root, 'http-stats', 'http-stats.sock');
+        const nodes = await waitFor('process nodes of both servers in the http-stats report', async () => {
+          await hit();
+          const poll = await pollReport(socket, undefined, 2000);
+          if (!poll.ok) return undefined;
+          const found = Object.keys((JSON.parse(poll.body) as { Process?: { nodes?: Record<string, unknown> } }).Process?.nodes ?? {});
+          return found.includes(`${HOST_ID};${plain.pid}`) && found.includes(`${HOST_ID};${secure.pid}`) ? found : undefined;
+        }, 45_000, 1000);
+        expect(nodes).toEqual(expect.arrayContaining([`${HOST_ID};${plain.pid}`, `${HOST_ID};${secure.pid}`]));
+      } finally {
+        for (const server of servers) server.kill('SIGKILL');
+        await rm(dir, { recursive: true, force: true });
       }
     });
 
