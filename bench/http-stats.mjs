@@ -116,7 +116,7 @@ async function runWrk(port) {
 }
 
 async function startPlugin(root) {
-  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
+  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none', ...(process.env.PROGRAM ? ['--program', process.env.PROGRAM] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
   const [, bpftracePid] = await waitForLine(child.stderr, /tracing HTTP on syscall tracepoints.*bpftracePid=(\d+)/, 30_000, 'plugin');
   child.stderr.resume();
   return { child, bpftracePid: Number(bpftracePid) };
@@ -186,7 +186,8 @@ const wrkVersion = (() => {
 
 const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const results = [];
-for (const [name, spec] of Object.entries(SERVERS)) results.push(await benchServer(name, spec));
+// ONLY=node|python runs one server; PROGRAM=<file> tries another bpftrace program; neither is used for the committed results.
+for (const [name, spec] of Object.entries(SERVERS)) if (!process.env.ONLY || name.toLowerCase().startsWith(process.env.ONLY)) results.push(await benchServer(name, spec));
 const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
@@ -226,5 +227,5 @@ for (const r of results) {
 lines.push('');
 const markdown = lines.join('\n');
 const out = here('./results/http-stats.md');
-writeFileSync(out, `${markdown}\n`);
+if (!process.env.ONLY && !process.env.PROGRAM) writeFileSync(out, `${markdown}\n`);
 console.log(markdown);

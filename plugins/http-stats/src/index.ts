@@ -38,6 +38,8 @@ export {
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
+/** The faster opt-in variant for x86_64 kernels with 16 KiB stacks (see its header); use with `--program`. */
+export const X86_64_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-x86_64.bt', import.meta.url));
 /** The OpenSSL uprobe program (HTTPS) shipped next to it; takes the library to trace as `$1`. */
 export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
 
@@ -128,7 +130,15 @@ export const plugin = definePlugin({
     // One bpftrace per OpenSSL copy: uprobes attach to one file each.
     const tlsTracers = tlsLibraries.map((library) => ({
       library,
-      tracer: createTracer({ ...common, programPath: TLS_BPF_PROGRAM_PATH, args: [library], name: `tls:${library}`, runningMessage: 'tracing HTTPS with uprobes on OpenSSL' }),
+      tracer: createTracer({
+        ...common,
+        programPath: TLS_BPF_PROGRAM_PATH,
+        args: [library],
+        name: `tls:${library}`,
+        runningMessage: 'tracing HTTPS with uprobes on OpenSSL',
+        what: `HTTPS in ${library}`,
+        whileDown: 'HTTPS through it is not counted until this is fixed',
+      }),
     }));
     return {
       collect: ({ report, now, hostId }) =>

@@ -17,6 +17,10 @@ export interface TracerOptions {
   name?: string;
   /** Logged once the program runs. @default 'tracing HTTP on syscall tracepoints' */
   runningMessage?: string;
+  /** What this tracer traces, for "cannot trace <what>" lines. @default 'HTTP' */
+  what?: string;
+  /** What that means for the report, appended to those lines. @default 'serving no process nodes until this is fixed' */
+  whileDown?: string;
   /** @default '/proc' */
   procRoot?: string;
   /** @default '/sys' */
@@ -148,7 +152,7 @@ export function createTracer(options: TracerOptions): Tracer {
       });
       if (abort.signal.aborted) break;
       if (!check.ok) {
-        setState({ state: 'waiting', reason: check.problem.code, starts: status.starts }, 'warn', `cannot trace HTTP: ${check.problem.message}; serving no process nodes until this is fixed`);
+        setState({ state: 'waiting', reason: check.problem.code, starts: status.starts }, 'warn', `cannot trace ${options.what ?? 'HTTP'}: ${check.problem.message}; ${options.whileDown ?? 'serving no process nodes until this is fixed'}`);
       } else {
         const ended = await runOnce(check.bpftracePath);
         if (abort.signal.aborted) break;

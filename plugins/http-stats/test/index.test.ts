@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processNodeId, type Report } from '@scope-plugins/core';
 import { startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
-import { plugin, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
+import { plugin, X86_64_BPF_PROGRAM_PATH, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
 import { requireTracer, runLoad, startServer, type LoadResult, type LoadStep, type TestServer } from './helpers.js';
 
 const HOST = 'test-host';
@@ -126,6 +126,35 @@ describe.skipIf(!tracerAvailable).sequential('http-stats against real servers an
     const report = await t.waitForReport((r) => r.Process?.nodes?.[processNodeId(HOST, pid)] === undefined, 10_000);
     expect(report.Process?.nodes?.[processNodeId(HOST, servers.node!.pid)]).toBeDefined();
   });
+});
+
+describe.skipIf(!tracerAvailable || process.arch !== 'x64').sequential('http-stats with the x86_64 program (reads without entry probes)', () => {
+  let t: TestPlugin;
+  const servers: Partial<Record<'node' | 'python', TestServer>> = {};
+  const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
+  const plan = PLAN.map((s) => ({ ...s, count: s.count / 4 }));
+  const planned = PLANNED / 4;
+
+  beforeAll(async () => {
+    t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { program: X86_64_BPF_PROGRAM_PATH, tlsLibraries: 'none' } });
+    await t.waitForReport(tracerRunning, 20_000);
+    servers.node = await startServer('node');
+    servers.python = await startServer('python');
+    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, plan), runLoad(servers.python.port, plan)]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await servers.node?.stop();
+    await servers.python?.stop();
+    await t?.stop();
+  });
+
+  for (const kind of ['node', 'python'] as const) {
+    it(`counts ${kind}'s requests and status codes within 1%`, async () => {
+      expect(loads[kind]!.failures).toBe(0);
+      await expectCounted(t, servers[kind]!.pid, loads[kind]!, planned);
+    });
+  }
 });
 
 describe.skipIf(!tracerAvailable).sequential('http-stats over HTTPS (OpenSSL uprobes) against real servers', () => {
