@@ -1,7 +1,6 @@
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import type { Logger } from '@scope-plugins/core';
+import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import { parseTracerLine, type TracerEvent } from './parse.js';
 import { checkTracerPrerequisites } from './preflight.js';
 
@@ -60,10 +59,6 @@ export interface Tracer {
 
 const HARMLESS_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes?|Addrspace is not set/;
 
-function validateMs(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
-  return value;
-}
 
 /**
  * Starts bpftrace on the program and keeps it running: checks prerequisites first (saying exactly what
@@ -72,9 +67,9 @@ function validateMs(name: string, value: number): number {
  */
 export function createTracer(options: TracerOptions): Tracer {
   const bpftrace = options.bpftrace ?? 'bpftrace';
-  const minBackoffMs = validateMs('minBackoffMs', options.minBackoffMs ?? 1000);
-  const maxBackoffMs = validateMs('maxBackoffMs', options.maxBackoffMs ?? 30_000);
-  const healthyAfterMs = validateMs('healthyAfterMs', options.healthyAfterMs ?? 60_000);
+  const minBackoffMs = validatePositiveNumber('minBackoffMs', options.minBackoffMs ?? 1000, 'milliseconds');
+  const maxBackoffMs = validatePositiveNumber('maxBackoffMs', options.maxBackoffMs ?? 30_000, 'milliseconds');
+  const healthyAfterMs = validatePositiveNumber('healthyAfterMs', options.healthyAfterMs ?? 60_000, 'milliseconds');
   const mapKeysMax = options.mapKeysMax ?? 65_536;
   if (!Number.isSafeInteger(mapKeysMax) || mapKeysMax < 1024) throw new TypeError(`mapKeysMax must be an integer >= 1024, got ${JSON.stringify(mapKeysMax)}`);
   const name = options.name ?? 'tracer';
@@ -83,7 +78,7 @@ export function createTracer(options: TracerOptions): Tracer {
   const abort = new AbortController();
   let status: TracerStatus = { state: 'starting', starts: 0 };
   let child: ReturnType<typeof execa> | undefined;
-  let failuresInARow = 0;
+  const backoff = createBackoff({ initialMs: minBackoffMs, maxMs: maxBackoffMs });
 
   const setState = (next: TracerStatus, level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, string | number>) => {
     status = next;
@@ -136,7 +131,7 @@ export function createTracer(options: TracerOptions): Tracer {
     const startedAt = Date.now();
     const result = await proc;
     child = undefined;
-    if (Date.now() - startedAt >= healthyAfterMs) failuresInARow = 0;
+    if (Date.now() - startedAt >= healthyAfterMs) backoff.reset();
     const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
     return stderrTail.length > 0 ? `${how}: ${stderrTail.join(' | ')}` : how;
   };
@@ -159,13 +154,8 @@ export function createTracer(options: TracerOptions): Tracer {
         // The reason's first words make the state: the same failure again is not a new state.
         setState({ state: 'waiting', reason: `exited ${ended.slice(0, 120)}`, starts: status.starts }, 'warn', `bpftrace ended (${ended}); restarting with backoff`);
       }
-      const delayMs = Math.min(maxBackoffMs, minBackoffMs * 2 ** failuresInARow);
-      failuresInARow++;
-      try {
-        await sleep(delayMs, undefined, { signal: abort.signal });
-      } catch {
-        // Aborted while waiting: the loop condition ends it.
-      }
+      // Aborted while waiting: the loop condition ends it.
+      await sleepUnlessAborted(backoff.next(), abort.signal);
     }
   };
 

@@ -1,5 +1,6 @@
 /** @scope-plugins/core: everything a Weave Scope probe plugin needs, so a plugin is one definition. */
 export { ERROR_CODES, ScopePluginError, describeError, type ScopePluginErrorCode } from './errors.js';
+export { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Backoff, type BackoffOptions } from './util/backoff.js';
 export { LOG_LEVELS, createLogger, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
 export {
   CONTROL_ID_PATTERN,

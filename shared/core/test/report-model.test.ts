@@ -150,3 +150,18 @@ describe('logger', () => {
     expect(() => createLogger({ level: 'loud' as 'info' })).toThrow(/log level must be one of/);
   });
 });
+
+describe('backoff', () => {
+  it('doubles up to the maximum and resets', async () => {
+    const { createBackoff, sleepUnlessAborted } = await import('../src/index.js');
+    const b = createBackoff({ initialMs: 500, maxMs: 3000 });
+    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([500, 1000, 2000, 3000, 3000]);
+    b.reset();
+    expect(b.next()).toBe(500);
+    expect(() => createBackoff({ initialMs: 0, maxMs: 1 })).toThrow('initialMs must be a positive number, got 0');
+    const abort = new AbortController();
+    const waiting = sleepUnlessAborted(60_000, abort.signal);
+    abort.abort();
+    await expect(waiting).resolves.toBeUndefined();
+  });
+});

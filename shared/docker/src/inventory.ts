@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { Logger } from '@scope-plugins/core';
+import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
 import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
 import { REMOVAL_ACTIONS, createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
@@ -46,23 +46,6 @@ export interface DockerInventoryOptions {
   inspectConcurrency?: number;
 }
 
-function validatePositive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function httpStatus(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -84,11 +67,11 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
   if (!options || typeof options.log?.transition !== 'function') throw new TypeError('createDockerInventory needs options.log (a core Logger)');
   const dockerHost = options.dockerHost ?? DEFAULT_DOCKER_HOST;
   const endpoint = formatDockerEndpoint(parseDockerHost(dockerHost));
-  const resyncMs = validatePositive('resyncMs', options.resyncMs ?? 30_000);
-  const requestTimeoutMs = validatePositive('requestTimeoutMs', options.requestTimeoutMs ?? 10_000);
-  const backoffInitialMs = validatePositive('backoffInitialMs', options.backoffInitialMs ?? 500);
-  const backoffMaxMs = validatePositive('backoffMaxMs', options.backoffMaxMs ?? 10_000);
-  const inspectConcurrency = Math.floor(validatePositive('inspectConcurrency', options.inspectConcurrency ?? 8));
+  const resyncMs = validatePositiveNumber('resyncMs', options.resyncMs ?? 30_000);
+  const requestTimeoutMs = validatePositiveNumber('requestTimeoutMs', options.requestTimeoutMs ?? 10_000);
+  const backoffInitialMs = validatePositiveNumber('backoffInitialMs', options.backoffInitialMs ?? 500);
+  const backoffMaxMs = validatePositiveNumber('backoffMaxMs', options.backoffMaxMs ?? 10_000);
+  const inspectConcurrency = Math.floor(validatePositiveNumber('inspectConcurrency', options.inspectConcurrency ?? 8));
   const docker = createDockerClient({ dockerHost });
   const log = options.log;
   const logKey = `docker:${endpoint}`;
@@ -253,7 +236,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
 
     const resyncLoop = async () => {
       while (!session.signal.aborted) {
-        await sleep(resyncMs, session.signal);
+        await sleepUnlessAborted(resyncMs, session.signal);
         if (session.signal.aborted) return;
         syncing = true;
         try {
@@ -272,7 +255,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
   };
 
   const loop = (async () => {
-    let backoffMs = backoffInitialMs;
+    const backoff = createBackoff({ initialMs: backoffInitialMs, maxMs: backoffMaxMs });
     while (!stop.signal.aborted) {
       const session = new AbortController();
       const onStop = () => session.abort();
@@ -295,12 +278,11 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
         setStatus({ state: 'connecting', reason: failure.reason, since: new Date() });
         log.debug('Docker connection lost; reconnecting', { docker_host: endpoint, reason: failure.reason });
         interrupted = true;
-        backoffMs = backoffInitialMs;
+        backoff.reset();
         continue;
       }
       markDown(failure);
-      await sleep(backoffMs, stop.signal);
-      backoffMs = Math.min(backoffMs * 2, backoffMaxMs);
+      await sleepUnlessAborted(backoff.next(), stop.signal);
     }
     containers = new Map();
     settleReady();

@@ -1,4 +1,5 @@
 import { CONTROL_ID_PATTERN, validatePluginId } from '../protocol/ids.js';
+import { validatePositiveNumber } from '../util/backoff.js';
 import { isTopologyKey, type TopologyKey } from '../protocol/topologies.js';
 import type { Logger } from '../log.js';
 import type { ReportBuilder } from '../report/builder.js';
@@ -87,10 +88,6 @@ export type ResolvedPluginDefinition = PluginDefinition &
     controlIds: string[];
   };
 
-function validatePositive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
-  return value;
-}
 
 /** Validates a plugin definition and fills in defaults. Throws a TypeError naming the bad value. */
 export function definePlugin(definition: PluginDefinition): ResolvedPluginDefinition {
@@ -99,10 +96,10 @@ export function definePlugin(definition: PluginDefinition): ResolvedPluginDefini
     throw new TypeError(`plugin ${definition.id}: label must be a non-empty string (Scope rejects a spec without one), got ${JSON.stringify(definition.label)}`);
   }
   if (typeof definition.create !== 'function') throw new TypeError(`plugin ${definition.id}: create must be a function`);
-  const intervalMs = validatePositive('intervalMs', definition.intervalMs ?? 1000);
-  const timeoutMs = validatePositive('timeoutMs', definition.timeoutMs ?? intervalMs);
-  const staleAfterMisses = validatePositive('staleAfterMisses', definition.staleAfterMisses ?? 3);
-  const onceCollects = validatePositive('onceCollects', definition.onceCollects ?? 1);
+  const intervalMs = validatePositiveNumber('intervalMs', definition.intervalMs ?? 1000);
+  const timeoutMs = validatePositiveNumber('timeoutMs', definition.timeoutMs ?? intervalMs);
+  const staleAfterMisses = validatePositiveNumber('staleAfterMisses', definition.staleAfterMisses ?? 3);
+  const onceCollects = validatePositiveNumber('onceCollects', definition.onceCollects ?? 1);
   const topologies = definition.topologies ?? {};
   const controlIds: string[] = [];
   for (const [key, templates] of Object.entries(topologies)) {
