@@ -16,6 +16,7 @@ export {
   readHostId,
   validatePluginId,
 } from './protocol/ids.js';
+export { parseCgroupContainerId, readContainerIdOfPid } from './proc/cgroup.js';
 export { TOPOLOGY_NAMES, isTopologyKey, type TopologyKey, type TopologyName } from './protocol/topologies.js';
 export {
   HOST_EXEC_CONTROL,
@@ -29,7 +30,7 @@ export {
 } from './report/builder.js';
 export { createMetricWindow, type MetricWindow, type MetricWindowOptions } from './report/metric-window.js';
 export { describeViolation, guardReport, type GuardOptions, type GuardResult } from './report/guard.js';
-export { diagnoseDecoded, formatPath, inspectReport, registryStatus, type InspectOptions, type Violation, type ViolationKind } from './report/inspect.js';
+export { diagnoseDecoded, formatPath, inspectReport, registryStatus, type InspectOptions, type Violation, type ViolationCode, type ViolationKind } from './report/inspect.js';
 export { isRfc3339 } from './report/rfc3339.js';
 export type * from './report/types.js';
 export { parseControlRequest, type ControlRequest } from './server/control-request.js';
@@ -52,5 +53,6 @@ export { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, hasProblems,
 export { doctorFailed, formatDoctor, runDoctor, type DoctorEntry, type DoctorOptions } from './doctor/doctor.js';
 export { createDoctorCommand } from './doctor/command.js';
 export { findPluginSockets } from './doctor/find-sockets.js';
+export { readProbeNodes } from './doctor/probe-nodes.js';
 export { parseFirstJsonValue } from './doctor/first-json-value.js';
 export { pollReport, requestPlugin, type PollResult } from './doctor/poll.js';

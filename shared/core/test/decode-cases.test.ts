@@ -104,9 +104,9 @@ describe('Scope decode cases, served over real sockets and judged by the doctor'
     expect(d.violations.filter((v) => v.kind !== 'note').map((v) => [v.kind, v.path])).toEqual([['lost', ['host']]]);
   });
 
-  it('the example report has no violation at all', async () => {
+  it('the example report has one violation: its host control list hides the probe\'s Exec shell (host_exec)', async () => {
     const d = diagnoseReportBody(await read('report-example-host-metric-table-control.json'), { pluginId: 'demo', hostId: 'h' });
-    expect(d.violations).toEqual([]);
+    expect(d.violations.map((v) => [v.kind, v.code, v.path.join('/')])).toEqual([['lost', 'host-exec-hidden', 'Host/nodes/h;<host>/latest/active_controls']]);
     expect(d.topologies['Host']).toEqual({
       nodes: ['h;<host>'],
       metadataTemplates: ['demo_mode'],
@@ -163,9 +163,10 @@ describe('control fixtures', () => {
     ['control-response-success-empty.json', 'ok', []],
     ['control-response-value.json', 'ok', []],
     ['control-response-error.json', 'error (UI gets 400): demo: mode change failed', []],
-    ['control-response-shortcut.json', 'ok, with shortcut report', []],
+    // Its shortcut's host control list lacks host_exec, like the example report's.
+    ['control-response-shortcut.json', 'ok, with shortcut report', ['lost']],
     ['control-response-shortcut-uppercase-ignored.json', 'ok', ['lost']],
-    ['control-response-crash-shortcut-without-plugins.json', 'ok, with shortcut report', ['crash']],
+    ['control-response-crash-shortcut-without-plugins.json', 'ok, with shortcut report', ['crash', 'lost']],
   ])('%s → %s', async (file, outcome, kinds) => {
     const result = diagnoseControlResponse(poll(await read(file)), { pluginId: 'demo', hostId: 'h' });
     expect(result.outcome).toBe(outcome);

@@ -33,7 +33,11 @@ describe('scope-plugin-doctor bin', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'sp-doc-'));
-    await serve('demo', await readFile(join(CASES, 'report-example-host-metric-table-control.json'), 'utf8'));
+    // The example with the probe's host_exec kept in its host control list, as a conforming plugin sends it.
+    const example = await readFile(join(CASES, 'report-example-host-metric-table-control.json'), 'utf8');
+    const report = JSON.parse(example) as { Host: { nodes: Record<string, { latest: Record<string, { value: string }> }> } };
+    report.Host.nodes['h;<host>']!.latest['active_controls']!.value = 'demo-toggle;host_exec';
+    await serve('demo', JSON.stringify(report));
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

@@ -1,6 +1,6 @@
 import { isValidPluginId, pluginIdFromSocketPath } from '../protocol/ids.js';
-import { isTopologyKey } from '../protocol/topologies.js';
-import { diagnoseDecoded, formatPath, inspectReport, type Violation } from '../report/inspect.js';
+import { isTopologyKey, type TopologyKey } from '../protocol/topologies.js';
+import { diagnoseDecoded, formatPath, inspectReport, type InspectOptions, type Violation } from '../report/inspect.js';
 import { parseFirstJsonValue, recoverApiVersionLiteral } from './first-json-value.js';
 import type { PollResult } from './poll.js';
 
@@ -57,6 +57,8 @@ export interface DiagnoseOptions {
   pluginId: string;
   /** The host id the probe would use. */
   hostId?: string;
+  /** Whether the probe reports this node itself (see {@link InspectOptions.probeReports}). */
+  probeReports?: (key: TopologyKey, nodeId: string) => boolean;
 }
 
 /** Decodes a `/report` body as Scope v1.13.2 does and says what the probe would show. */
@@ -69,7 +71,9 @@ export function diagnoseReportBody(body: string, options: DiagnoseOptions): Diag
     return { ...base, status: `error: decoding error: ${(error as Error).message}`, violations: [{ kind: 'decode', path: [], message: `body is not valid JSON: ${(error as Error).message}` }] };
   }
   recoverApiVersionLiteral(body, parsed.value);
-  const inspect = options.hostId === undefined ? { pluginId: options.pluginId } : { pluginId: options.pluginId, hostId: options.hostId };
+  const inspect: InspectOptions = { pluginId: options.pluginId };
+  if (options.hostId !== undefined) inspect.hostId = options.hostId;
+  if (options.probeReports) inspect.probeReports = options.probeReports;
   const { status, violations } = diagnoseDecoded(parsed.value, inspect);
   if (parsed.trailing !== '') violations.push({ kind: 'note', path: [], message: `${parsed.trailing.length} bytes after the JSON value are ignored` });
   const specs = (parsed.value as { Plugins?: unknown })?.Plugins;
@@ -78,7 +82,7 @@ export function diagnoseReportBody(body: string, options: DiagnoseOptions): Diag
 }
 
 /** Turns a poll result into the diagnosis the probe would reach. */
-export function diagnosePoll(socketPath: string, poll: PollResult, hostId?: string): Diagnosis {
+export function diagnosePoll(socketPath: string, poll: PollResult, hostId?: string, probeReports?: DiagnoseOptions['probeReports']): Diagnosis {
   const pluginId = pluginIdFromSocketPath(socketPath);
   const base = { socketPath, pluginId, topologies: {}, elapsedMs: poll.elapsedMs };
   if (!isValidPluginId(pluginId)) {
@@ -89,7 +93,10 @@ export function diagnosePoll(socketPath: string, poll: PollResult, hostId?: stri
     const status = `error: plugin returned non-200 status code: ${poll.statusCode} ${poll.statusMessage}`;
     return { ...base, status, violations: [{ kind: 'registry', path: [], message: status.slice(7) }] };
   }
-  const diagnosis = diagnoseReportBody(poll.body, hostId === undefined ? { pluginId } : { pluginId, hostId });
+  const options: DiagnoseOptions = { pluginId };
+  if (hostId !== undefined) options.hostId = hostId;
+  if (probeReports) options.probeReports = probeReports;
+  const diagnosis = diagnoseReportBody(poll.body, options);
   return { ...diagnosis, socketPath, elapsedMs: poll.elapsedMs };
 }
 

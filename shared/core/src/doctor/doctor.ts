@@ -3,6 +3,7 @@ import { pluginIdFromSocketPath, readHostId } from '../protocol/ids.js';
 import { formatPath } from '../report/inspect.js';
 import { diagnoseControlResponse, diagnosePoll, hasProblems, type Diagnosis } from './diagnose.js';
 import { findPluginSockets } from './find-sockets.js';
+import { readProbeNodes } from './probe-nodes.js';
 import { pollReport, requestPlugin } from './poll.js';
 import type { Violation } from '../report/inspect.js';
 
@@ -12,6 +13,8 @@ export interface DoctorOptions {
   hostId?: string;
   /** @default 500 */
   timeoutMs?: number;
+  /** Where the processes and containers the probe would report are read from. @default '/proc' */
+  procRoot?: string;
   /** Also fire this control (unprefixed id) on `node` and check the answer. */
   control?: { control: string; nodeId: string; args?: Record<string, string> };
 }
@@ -29,15 +32,16 @@ export async function runDoctor(target: string, options: DoctorOptions = {}): Pr
   const sockets = info.isDirectory() ? await findPluginSockets(target) : [target];
   if (info.isDirectory() && sockets.length === 0) throw new Error(`no plugin sockets under ${target}`);
   const hostId = options.hostId ?? readHostId();
+  const probeReports = await readProbeNodes(hostId, options.procRoot);
   const entries: DoctorEntry[] = [];
   // Sequential, like the probe: one slow plugin delays the others, and the timings show it.
   for (const socketPath of sockets) {
     const poll = await pollReport(socketPath, undefined, options.timeoutMs ?? 500);
-    const entry: DoctorEntry = { diagnosis: diagnosePoll(socketPath, poll, hostId) };
+    const entry: DoctorEntry = { diagnosis: diagnosePoll(socketPath, poll, hostId, probeReports) };
     if (options.control) {
       const body = JSON.stringify({ AppID: 'scope-plugins-doctor', Control: options.control.control, ControlArgs: options.control.args ?? null, NodeID: options.control.nodeId });
       const answer = await requestPlugin(socketPath, { method: 'POST', path: '/control?api_version=1&probe_id=5c0bed0c7054', body, timeoutMs: options.timeoutMs ?? 500 });
-      entry.control = diagnoseControlResponse(answer, { pluginId: pluginIdFromSocketPath(socketPath), hostId });
+      entry.control = diagnoseControlResponse(answer, { pluginId: pluginIdFromSocketPath(socketPath), hostId, probeReports });
     }
     entries.push(entry);
   }

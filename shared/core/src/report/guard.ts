@@ -1,3 +1,4 @@
+import { HOST_EXEC_CONTROL } from './builder.js';
 import { formatPath, inspectReport, registryStatus, type Violation } from './inspect.js';
 import type { Report } from './types.js';
 
@@ -25,6 +26,18 @@ function removeAt(root: unknown, path: Array<string | number>): void {
   else delete (parent as Record<string | number, unknown>)[last];
 }
 
+/** Adds the probe's `host_exec` to a host node's control lists (both forms, where present), stamped like the list. */
+function addHostExec(root: Report, nodeId: string): void {
+  const node = root.Host?.nodes?.[nodeId];
+  if (!node) return;
+  const active = node.latest?.['active_controls'];
+  if (active) active.value = [...active.value.split(';').filter((c) => c !== ''), HOST_EXEC_CONTROL].join(';');
+  if (node.latestControls) {
+    const timestamps = Object.values(node.latestControls).map((e) => e.timestamp).filter((t) => typeof t === 'string').sort();
+    node.latestControls[HOST_EXEC_CONTROL] = { timestamp: active?.timestamp ?? timestamps.at(-1) ?? new Date().toISOString(), value: { dead: false } };
+  }
+}
+
 function comparePaths(a: Array<string | number>, b: Array<string | number>): number {
   // Deepest first, and for sibling array items the highest index first, so removals never shift a pending path.
   if (a.length !== b.length) return b.length - a.length;
@@ -40,7 +53,8 @@ function comparePaths(a: Array<string | number>, b: Array<string | number>): num
 
 /**
  * Checks everything a plugin emits before Scope sees it: any part that would make Scope reject the
- * report, crash, lose data or overwrite the probe's own data is removed. `note`s are left alone.
+ * report, crash, lose data or overwrite the probe's own data is removed (a host control list hiding the
+ * probe's "Exec shell" gets `host_exec` added instead). `note`s are left alone.
  * The spec itself must be right (core builds it); a wrong spec throws.
  */
 export function guardReport(report: Report, options: GuardOptions): GuardResult {
@@ -49,8 +63,10 @@ export function guardReport(report: Report, options: GuardOptions): GuardResult 
   const violations = inspectReport(report, options).filter((v) => v.kind !== 'note');
   if (violations.length === 0) return { report, violations };
   const copy = structuredClone(report);
+  // Repaired, not removed: deleting the list would drop the plugin's own controls as well.
+  for (const v of violations) if (v.code === 'host-exec-hidden') addHostExec(copy, String(v.path[2]));
   // A bad timestamp, date or value takes its whole latest entry or sample with it.
-  const paths = violations.map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
+  const paths = violations.filter((v) => v.code === undefined).map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
   const unique = new Map(paths.map((p) => [JSON.stringify(p), p]));
   for (const path of [...unique.values()].sort(comparePaths)) {
     if (path.length === 0 || path[0] === 'Plugins') continue;

@@ -1,4 +1,4 @@
-import { CONTROL_ID_PATTERN } from '../protocol/ids.js';
+import { CONTROL_ID_PATTERN, hostNodeId } from '../protocol/ids.js';
 import {
   PROBE_LATEST_KEYS,
   PROBE_LATEST_PREFIXES,
@@ -8,7 +8,7 @@ import {
   isTopologyKey,
   type TopologyKey,
 } from '../protocol/topologies.js';
-import { MULTICOLUMN_SEPARATOR } from './builder.js';
+import { HOST_EXEC_CONTROL, MULTICOLUMN_SEPARATOR } from './builder.js';
 import { isRfc3339 } from './rfc3339.js';
 
 /**
@@ -22,12 +22,20 @@ import { isRfc3339 } from './rfc3339.js';
  */
 export type ViolationKind = 'decode' | 'registry' | 'crash' | 'lost' | 'unsafe' | 'note';
 
+/**
+ * Findings the guard repairs instead of deleting:
+ * - `host-exec-hidden`: a host node's active control list lacks the probe's `host_exec`; the guard adds it.
+ */
+export type ViolationCode = 'host-exec-hidden';
+
 /** One finding, with the path of the offending part of the report. */
 export interface Violation {
   kind: ViolationKind;
-  /** Path from the report root; the guard deletes exactly this part. */
+  /** Path from the report root; the guard deletes exactly this part (unless `code` says how to repair it). */
   path: Array<string | number>;
   message: string;
+  /** Set on findings the guard repairs rather than removes. */
+  code?: ViolationCode;
 }
 
 /** Options of {@link inspectReport}. */
@@ -36,6 +44,11 @@ export interface InspectOptions {
   pluginId?: string;
   /** The host id Scope uses (`$SCOPE_HOSTNAME` or hostname), to check host and process node ids. */
   hostId?: string;
+  /**
+   * Whether the probe itself reports this node (then a plugin node without `id` merges with the probe's
+   * and shows). This host's host node always counts; the doctor adds the live processes and containers.
+   */
+  probeReports?: (key: TopologyKey, nodeId: string) => boolean;
 }
 
 /** Renders a path as `Host.nodes["h;<host>"].latest.k`. */
@@ -255,6 +268,47 @@ class Inspector {
     return ids;
   }
 
+  /** True when the probe reports this node itself, so a plugin node merges into it. */
+  probeReports(key: TopologyKey, nodeId: string): boolean {
+    const hostId = this.#options.hostId;
+    if (key === 'Host' && hostId !== undefined && nodeId === hostNodeId(hostId)) return true;
+    return this.#options.probeReports?.(key, nodeId) ?? false;
+  }
+
+  /**
+   * Scope v1.13.2 keeps one `active_controls` entry per node (newest wins), and a plugin's list is
+   * re-stamped at every poll: on this host's host node it replaces the probe's list, hiding the
+   * probe's "Exec shell" (`host_exec`) unless the plugin lists it too.
+   */
+  hostExec(nodeKey: string, node: Record<string, unknown>, path: Array<string | number>): void {
+    const hostId = this.#options.hostId;
+    if (hostId !== undefined && nodeKey !== hostNodeId(hostId)) return;
+    const latestControls = isObject(node['latestControls']) ? node['latestControls'] : undefined;
+    const activeEntry = isObject(node['latest']) && isObject(node['latest']['active_controls']) ? node['latest']['active_controls'] : undefined;
+    let list: string[];
+    let at: Array<string | number>;
+    // The legacy map, when present, overwrites active_controls in the v1.13 decoder.
+    if (latestControls && Object.keys(latestControls).length > 0) {
+      list = Object.entries(latestControls).filter(([, e]) => !(isObject(e) && isObject(e['value']) && e['value']['dead'] === true)).map(([k]) => k);
+      if (list.length === 0) return;
+      at = [...path, 'latestControls'];
+    } else if (activeEntry) {
+      list = (decodeString(activeEntry['value']) ?? '').split(';').filter((c) => c !== '');
+      at = [...path, 'latest', 'active_controls'];
+    } else return;
+    if (list.includes(HOST_EXEC_CONTROL)) return;
+    const fixed = [...list, HOST_EXEC_CONTROL].join(';');
+    const fix = latestControls
+      ? `list it too: ${HOST_EXEC_CONTROL}: {"dead": false} in latestControls${activeEntry ? ` and active_controls ${JSON.stringify(fixed)}` : ''}`
+      : `list it too: active_controls ${JSON.stringify(fixed)}`;
+    this.violations.push({
+      kind: 'lost',
+      path: at,
+      code: 'host-exec-hidden',
+      message: `this host node's control list (${JSON.stringify(list.join(';'))}) replaces the probe's in Scope v1.13.2 and hides its "Exec shell" button (${HOST_EXEC_CONTROL}); fix: ${fix}`,
+    });
+  }
+
   nodeId(key: TopologyKey, id: string, path: Array<string | number>): void {
     const hostId = this.#options.hostId;
     const separator = id.indexOf(';');
@@ -287,7 +341,11 @@ class Inspector {
     if (!node) return;
     const id = this.string(node['id'], [...path, 'id']);
     if (node['id'] === undefined || id === '') {
-      this.add('lost', path, 'node has no id: unless the probe reports the same node, Scope re-keys it to "" and never shows it');
+      if (this.probeReports(key, nodeKey)) {
+        this.add('note', path, 'node has no id: it shows because the probe reports the same node and the merge keeps the probe\'s id; send id anyway');
+      } else {
+        this.add('lost', path, 'node has no id and the probe does not report this node: Scope re-keys it to "" and never shows it');
+      }
     } else if (id !== undefined && id !== nodeKey) {
       this.add('lost', path, `node id ${JSON.stringify(id)} differs from its key ${JSON.stringify(nodeKey)}`);
     }
@@ -312,6 +370,7 @@ class Inspector {
         if (v && v['dead'] !== undefined && typeof v['dead'] !== 'boolean' && v['dead'] !== null) this.add('decode', [...entryPath, 'value', 'dead'], 'dead must be a boolean');
       }
     }
+    if (key === 'Host') this.hostExec(nodeKey, node, path);
     const counters = this.map(node['counters'], [...path, 'counters'], 'counters');
     if (counters) for (const [k, v] of Object.entries(counters)) this.number(v, [...path, 'counters', k]);
 
@@ -346,10 +405,7 @@ class Inspector {
 
   latestEntry(key: string, value: unknown, path: Array<string | number>, multicolumnPrefixes: string[], controlIds: Set<string>): void {
     const entry = this.map(value, path, 'a latest entry');
-    if (!entry) {
-      if (value === null) return;
-      return;
-    }
+    if (!entry) return;
     this.timestamp(entry['timestamp'], [...path, 'timestamp']);
     const text = this.string(entry['value'], [...path, 'value']);
     for (const prefix of multicolumnPrefixes) {
@@ -367,7 +423,7 @@ class Inspector {
     }
     if (key === 'active_controls' && text !== undefined && text !== '') {
       for (const id of text.split(';')) {
-        if (!controlIds.has(id) && id !== 'host_exec') this.add('note', path, `active control ${JSON.stringify(id)} is not in this topology's controls: the probe leaves it unprefixed`);
+        if (!controlIds.has(id) && id !== HOST_EXEC_CONTROL) this.add('note', path, `active control ${JSON.stringify(id)} is not in this topology's controls: the probe leaves it unprefixed`);
       }
     }
   }
