@@ -8,6 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { createCachedProcReader, type CachedProcReaderOptions } from './proc-cache.js';
 import {
   NAMESPACE_TYPES,
   parseCmdline,
@@ -165,7 +166,7 @@ export async function readUserNames(passwdPath = '/etc/passwd'): Promise<Map<num
  * The owner lsns shows: the uid owning `/proc/<pid>` (the process's effective uid; root for non-dumpable
  * processes), by name when the passwd file knows it. Undefined if the process is gone.
  */
-function readOwner(procRoot: string, pid: number, users: Map<number, string>): string | undefined {
+export function readOwner(procRoot: string, pid: number, users: Map<number, string>): string | undefined {
   try {
     const { uid } = statSync(join(procRoot, String(pid)));
     return users.get(uid) ?? String(uid);
@@ -276,9 +277,11 @@ export async function readNamespacesWithLsns(options: LsnsSourceOptions = {}): P
 }
 
 /** Creates a source by name over one proc root and type selection. */
-export function createNamespaceSource(name: NamespaceSourceName, options: ProcSourceOptions & LsnsSourceOptions & { procRoot: string }): NamespaceSource {
+export function createNamespaceSource(name: NamespaceSourceName, options: CachedProcReaderOptions & LsnsSourceOptions & { procRoot: string }): NamespaceSource {
   if (name === 'proc') {
-    return { name, read: (signal) => readNamespacesFromProc(options.procRoot, { ...options, ...(signal ? { signal } : {}) }) };
+    // Cached: links are read for new processes and a rotating share of the known ones (proc-cache.ts).
+    const reader = createCachedProcReader(options.procRoot, options);
+    return { name, read: (signal) => reader.read(signal) };
   }
   if (name === 'lsns') {
     return { name, read: (signal) => readNamespacesWithLsns({ ...options, ...(signal ? { signal } : {}) }) };

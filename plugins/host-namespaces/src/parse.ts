@@ -298,3 +298,16 @@ export function formatNamespaceList(namespaces: Partial<Record<NamespaceType, st
     .map((type) => `${type}:[${namespaces[type]}]`)
     .join(' ');
 }
+
+/**
+ * The start time of a process (field 22 of `/proc/<pid>/stat`, clock ticks since boot), as text; undefined when the
+ * line has no such field. With the pid it names one process for the life of the system: a reused pid has a later
+ * start time. The command (field 2) may hold spaces and parentheses, so fields are counted after its last `)`.
+ */
+export function parseStartTime(stat: string): string | undefined {
+  const end = stat.lastIndexOf(')');
+  if (end < 0) return undefined;
+  // Field 3 (state) is the first after ") "; field 22 is the 20th from there.
+  const value = stat.slice(end + 2).split(' ')[19];
+  return value !== undefined && /^\d+$/.test(value) ? value : undefined;
+}
