@@ -28,6 +28,8 @@ install_apt() {
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v python3 >/dev/null || missing+=(python3)
   command -v curl >/dev/null || missing+=(curl)
+  # The Prometheus project's reference exposition parsers, which the metrics tests check pages with.
+  [ -f /usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py ] || missing+=(python3-prometheus-client)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { containerNodeId, definePlugin, hostNodeId, parsePositiveInt, type Logger, type PluginOption, type ReportBuilder } from '@scope-plugins/core';
 import { createDockerInventory, dockerHostOption, type DockerInventory } from '@scope-plugins/docker';
 import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceScan, type NamespaceSourceName } from './collect.js';
+import { HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
 import {
   COLUMNS,
   NAMESPACE_TYPES,
@@ -45,6 +46,7 @@ export {
   type NamespaceTableOptions,
   type NamespaceType,
 } from './parse.js';
+export { HOST_NAMESPACES_METRICS, HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
 export {
   NamespaceSourceError,
   SOURCE_ERROR_CODES,
@@ -155,6 +157,7 @@ export const plugin = definePlugin({
   description: 'Every Linux namespace on the host (like lsns), and which namespaces each container shares with the host',
   // New and vanished processes are seen every read; a cached process is re-read at least every 25 s (proc-cache.ts).
   intervalMs: 2000,
+  metrics: HOST_NAMESPACES_METRIC_FAMILIES,
   topologies: {
     Host: {
       metadataTemplates: [{ id: TOTAL_KEY, label: 'Namespaces', dataType: 'number', from: 'latest', priority: 8 }],
@@ -202,7 +205,7 @@ export const plugin = definePlugin({
     let table: NamespaceTable | undefined;
 
     return {
-      async collect({ report, hostId, signal }) {
+      async collect({ report, hostId, signal, metrics }) {
         const scan = await source.read(signal);
         if (scan !== lastScan || !table) {
           table = buildNamespaceTable(scan.namespaces, { types, maxRows, commandMaxChars });
@@ -218,7 +221,9 @@ export const plugin = definePlugin({
             waitedForDocker = true;
             await Promise.race([inventory.ready(), delay(DOCKER_FIRST_SYNC_WAIT_MS, undefined, { signal }).catch(() => undefined)]);
           }
-          reportContainers(report, inventory, ctx.procRoot, log);
+          recordNamespaceMetrics(metrics, scan, types, reportContainers(report, inventory, ctx.procRoot, log));
+        } else {
+          recordNamespaceMetrics(metrics, scan, types, undefined);
         }
       },
       async close() {
@@ -232,14 +237,16 @@ export const plugin = definePlugin({
  * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided
  * by comparing inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds
  * whatever flags the container was started with. Nothing is added while Docker is unreachable.
+ * Returns, per readable container, the types it shares (for the metrics).
  */
-function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): void {
+function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): NamespaceType[][] {
+  const sharing: NamespaceType[][] = [];
   const running = [...inventory.containers().values()].filter((c) => c.running && c.pid > 0);
-  if (running.length === 0) return;
+  if (running.length === 0) return sharing;
   const host = readHostNamespaces(procRoot);
   if (!host) {
     log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
-    return;
+    return sharing;
   }
   log.transition('host-reference', `pid:${host.pid}`, 'debug', 'host namespaces read', { pid: host.pid });
   let unreadable = 0;
@@ -251,6 +258,7 @@ function reportContainers(report: ReportBuilder, inventory: DockerInventory, pro
       continue;
     }
     const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
+    sharing.push(sharedWithHost);
     const rows: Record<string, string | undefined> = {};
     for (const type of NAMESPACE_TYPES) {
       const inode = namespaces[type];
@@ -272,4 +280,5 @@ function reportContainers(report: ReportBuilder, inventory: DockerInventory, pro
     state === 'ok' ? 'container namespaces readable' : `no running container's namespaces can be read under ${procRoot}: run in the host pid namespace (--pid=host) with the host's /proc`,
     { containers: running.length, unreadable },
   );
+  return sharing;
 }

@@ -83,20 +83,26 @@ export function buildProcessNode(report: ReportBuilder, hostId: string, s: Proce
 /**
  * Fills the report: the tracer's state on the host node and, while the tracer runs, a process node
  * for every traced process that still exists (an exited one is forgotten: its node and rates go away).
+ * Returns the process stats it reported (for the metrics), or undefined while the tracer is not running.
  */
-export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<void> {
+export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<ProcessHttpStats[] | undefined> {
   const tracer = sources.tracerStatus();
   const host = report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, describeTracer(tracer));
   const tls = sources.tlsTracerStatuses?.() ?? [];
   host.latest(TLS_TRACER_KEY, tls.length === 0 ? 'none' : tls.map((t) => `${t.library}: ${describeTracer(t.status)}`).join('; '));
   // Without a running tracer the counts would silently stop: show no process nodes rather than stale ones.
-  if (tracer.state !== 'running') return;
+  if (tracer.state !== 'running') return undefined;
+  const reported: ProcessHttpStats[] = [];
   for (const pid of sources.stats.pids()) {
     if (!(await isProcessAlive(sources.procRoot, pid))) {
       sources.stats.drop(pid);
       continue;
     }
     const snapshot = sources.stats.snapshot(pid, now);
-    if (snapshot) buildProcessNode(report, hostId, snapshot);
+    if (snapshot) {
+      buildProcessNode(report, hostId, snapshot);
+      reported.push(snapshot);
+    }
   }
+  return reported;
 }

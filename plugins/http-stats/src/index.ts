@@ -3,6 +3,7 @@ import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
 import { createHttpStats } from './stats.js';
+import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './metrics.js';
 import { resolveTlsLibraries } from './tls.js';
 import { createTracer } from './tracer.js';
 
@@ -22,6 +23,17 @@ export {
   type ProcCredentials,
 } from './preflight.js';
 export { LIBSSL_CANDIDATES, resolveTlsLibraries } from './tls.js';
+export {
+  HTTP_STATS_METRICS,
+  HTTP_STATS_METRIC_FAMILIES,
+  LATENCY_BUCKETS_SECONDS,
+  MAX_PROCESS_SERIES,
+  REGISTERED_STATUS_CODES,
+  buildCounterVector,
+  createHttpStatsMetricsRecorder,
+  latencyBucketIndex,
+  type HttpStatsMetricsRecorder,
+} from './metrics.js';
 export {
   TLS_TRACER_KEY,
   METHOD_TABLE_PREFIX,
@@ -62,6 +74,7 @@ export const plugin = definePlugin({
   description: 'HTTP/1.x requests, response codes, latency and methods per process, from eBPF syscall tracepoints (bpftrace)',
   intervalMs: 1000,
   onceCollects: 5,
+  metrics: HTTP_STATS_METRIC_FAMILIES,
   topologies: {
     Host: {
       metadataTemplates: [
@@ -140,14 +153,17 @@ export const plugin = definePlugin({
         whileDown: 'HTTPS through it is not counted until this is fixed',
       }),
     }));
+    const metricsRecorder = createHttpStatsMetricsRecorder(ctx.procRoot);
     return {
-      collect: ({ report, now, hostId }) =>
-        collectHttpStats(report, hostId, now, {
+      collect: async ({ report, now, hostId, metrics }) => {
+        const reported = await collectHttpStats(report, hostId, now, {
           procRoot: ctx.procRoot,
           stats,
           tracerStatus: () => tracer.status(),
           tlsTracerStatuses: () => tlsTracers.map((t) => ({ library: t.library, status: t.tracer.status() })),
-        }),
+        });
+        await metricsRecorder.record(metrics, reported);
+      },
       close: async () => {
         await Promise.all([tracer.stop(), ...tlsTracers.map((t) => t.tracer.stop())]);
       },

@@ -29,6 +29,8 @@ export interface ProcessHttpStats {
   latencyP99Ms: number | undefined;
   /** Responses timed in the latency window. */
   latencySamples: number;
+  /** Every response timed since the plugin started, by the tracer's latency bucket (µs, see `latencyBucketRange`). */
+  latencyTotals: ReadonlyMap<number, number>;
 }
 
 /** Per-process HTTP counters fed by tracer events. */
@@ -56,6 +58,7 @@ interface ProcessState {
   statuses: Map<number, Counter>;
   methods: Map<string, Counter>;
   latency: Array<{ atMs: number; bucketUs: number; count: number }>;
+  latencyTotals: Map<number, number>;
 }
 
 function validateWindow(name: string, value: number): number {
@@ -106,7 +109,7 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
   const state = (pid: number): ProcessState => {
     let s = processes.get(pid);
     if (!s) {
-      s = { requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [] };
+      s = { requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [], latencyTotals: new Map() };
       processes.set(pid, s);
     }
     return s;
@@ -144,7 +147,12 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
           }
           break;
         case 'latency':
-          for (const e of event.entries) state(e.pid).latency.push({ atMs, bucketUs: e.bucketUs, count: e.count });
+          for (const e of event.entries) {
+            const s = state(e.pid);
+            s.latency.push({ atMs, bucketUs: e.bucketUs, count: e.count });
+            // Running totals for the Prometheus histogram, which (unlike the percentiles) never forgets.
+            s.latencyTotals.set(e.bucketUs, (s.latencyTotals.get(e.bucketUs) ?? 0) + e.count);
+          }
           break;
         default:
           break;
@@ -175,6 +183,7 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
         latencyP50Ms: p50 === undefined ? undefined : p50 / 1000,
         latencyP99Ms: p99 === undefined ? undefined : p99 / 1000,
         latencySamples: s.latency.reduce((a, e) => a + e.count, 0),
+        latencyTotals: s.latencyTotals,
       };
     },
   };

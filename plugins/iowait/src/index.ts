@@ -5,8 +5,10 @@
 import { createMetricWindow, definePlugin, hostNodeId, type TableRows } from '@scope-plugins/core';
 import { createIowaitReader, readBlockDeviceInfo } from './collect.js';
 import { DEFAULT_DISK_EXCLUDE, diskRowId, formatNumber } from './parse.js';
+import { IOWAIT_METRIC_FAMILIES, recordIowaitMetrics } from './metrics.js';
 
 export * from './parse.js';
+export { IOWAIT_METRICS, IOWAIT_METRIC_FAMILIES, MAX_DISK_SERIES, recordIowaitMetrics } from './metrics.js';
 export { createIowaitReader, readBlockDeviceInfo, type DiskInfo, type DiskRow, type HostSample, type IowaitReader, type IowaitReaderOptions } from './collect.js';
 
 /** Metric ids, as the original plugin (weaveworks-plugins/scope-iowait) used them. */
@@ -105,6 +107,7 @@ export const plugin = definePlugin({
   intervalMs: 1000,
   // Shares need two reads: --once collects twice, one interval apart.
   onceCollects: 2,
+  metrics: IOWAIT_METRIC_FAMILIES,
   topologies: {
     Host: {
       metricTemplates: [
@@ -171,8 +174,9 @@ export const plugin = definePlugin({
       readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo() : undefined,
     });
     return {
-      async collect({ report, now, hostId }) {
+      async collect({ report, now, hostId, metrics }) {
         const sample = await reader.read();
+        recordIowaitMetrics(metrics, sample);
         // Both histories grow whatever the mode, so a switch shows a full graph at once.
         if (sample.fresh && sample.cpu) {
           windows[IOWAIT_METRIC].push(sample.cpu.percent.iowait, now);

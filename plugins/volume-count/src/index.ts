@@ -1,8 +1,10 @@
 import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
 import { createDockerInventory, dockerHostOption } from '@scope-plugins/docker';
 import { COUNT_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts } from './collect.js';
+import { VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 
 export { COUNT_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts, type VolumeCountSource } from './collect.js';
+export { MAX_CONTAINER_SERIES, MOUNT_TYPES, VOLUME_COUNT_METRICS, VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 export { buildMountRows, countMounts, parseContainerMounts, type ContainerMount, type MountCounts } from './parse.js';
 
 /** How long start-up waits for the first Docker sync before serving anyway. */
@@ -14,6 +16,7 @@ export const plugin = definePlugin({
   label: 'Volume Counts',
   description: 'Mounts per Docker container: total, per type (volume, bind, tmpfs) and a table of mounts',
   intervalMs: 1000,
+  metrics: VOLUME_COUNT_METRIC_FAMILIES,
   topologies: {
     Container: {
       metadataTemplates: [
@@ -58,8 +61,9 @@ export const plugin = definePlugin({
     // The first report (and `--once`) should already list the containers; a hung Docker must not block start-up.
     await Promise.race([inventory.ready(), new Promise((resolve) => setTimeout(resolve, FIRST_SYNC_WAIT_MS).unref())]);
     return {
-      collect({ report }) {
+      collect({ report, metrics }) {
         collectVolumeCounts(report, inventory);
+        recordVolumeCountMetrics(metrics, inventory);
       },
       close: () => inventory.close(),
     };

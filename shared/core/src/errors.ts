@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   CONTROL_FAILED: 'the control handler failed',
   GUARD: 'the report would break Scope',
   POLL_FAILED: 'the plugin could not be polled',
+  METRICS_LISTEN: 'the metrics endpoint cannot listen',
 } as const;
 
 /** A runtime failure code; see {@link ERROR_CODES}. */

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { LOG_LEVELS, validateLogLevel } from '../log.js';
 import { DEFAULT_PLUGINS_ROOT } from '../protocol/ids.js';
 import type { ResolvedPluginDefinition } from '../plugin/define.js';
+import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 
 /** Flags every bin accepts. */
 export interface CommonFlags {
@@ -12,6 +13,8 @@ export interface CommonFlags {
   sysRoot: string;
   intervalMs?: number;
   socketMode: number;
+  /** Where `GET /metrics` is served; absent: no metrics endpoint (no TCP listener at all). */
+  metricsListen?: ListenAddress;
 }
 
 /** Parses a positive integer flag; throws a TypeError showing the bad text. */
@@ -37,7 +40,12 @@ export function addCommonOptions(command: Command): Command {
     .addOption(new Option('--interval-ms <ms>', "collection interval (default: each plugin's own)").argParser(parsePositiveInt('--interval-ms')))
     .addOption(new Option('--proc-root <dir>', 'where to read /proc from (a host /proc mounted in a container)').env('SCOPE_PLUGINS_PROC_ROOT').default('/proc'))
     .addOption(new Option('--sys-root <dir>', 'where to read /sys from').env('SCOPE_PLUGINS_SYS_ROOT').default('/sys'))
-    .addOption(new Option('--socket-mode <octal>', 'permissions of each plugin socket').argParser(parseMode).default(0o600, '600'));
+    .addOption(new Option('--socket-mode <octal>', 'permissions of each plugin socket').argParser(parseMode).default(0o600, '600'))
+    .addOption(
+      new Option('--metrics-listen <addr>', 'serve Prometheus/OpenMetrics at http://ADDR/metrics for every plugin of the process: PORT (loopback only) or HOST:PORT (off by default)')
+        .env('SCOPE_PLUGINS_METRICS_LISTEN')
+        .argParser(parseListenAddress),
+    );
 }
 
 /** Adds every plugin's own flags; a flag shared by two plugins (same name) is added once. */
@@ -67,5 +75,6 @@ export function readCommonFlags(opts: Record<string, unknown>): CommonFlags {
     sysRoot: String(opts['sysRoot']),
     ...(typeof opts['intervalMs'] === 'number' ? { intervalMs: opts['intervalMs'] } : {}),
     socketMode: typeof opts['socketMode'] === 'number' ? opts['socketMode'] : 0o600,
+    ...(opts['metricsListen'] ? { metricsListen: typeof opts['metricsListen'] === 'string' ? parseListenAddress(opts['metricsListen']) : (opts['metricsListen'] as ListenAddress) } : {}),
   };
 }

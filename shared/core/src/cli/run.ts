@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { ResolvedPluginDefinition } from '../plugin/define.js';
 import { collectOnce, startPlugin, type RunningPlugin } from '../plugin/runtime.js';
 import { readHostId } from '../protocol/ids.js';
+import { createMetricsHub } from '../metrics/hub.js';
 import { addCommonOptions, addPluginOptions, readCommonFlags, type CommonFlags } from './options.js';
 
 /** Runs the given plugins in this process until SIGTERM/SIGINT (or prints one report each with `--once`). */
@@ -27,13 +28,20 @@ export async function runPlugins(definitions: ResolvedPluginDefinition[], flags:
     return;
   }
   const running: RunningPlugin[] = [];
+  // One endpoint for every plugin of the process, and only when asked: no flag, no TCP listener.
+  const metrics = flags.metricsListen ? createMetricsHub(log) : undefined;
   const stopAll = async () => {
-    await Promise.allSettled(running.map((p) => p.stop()));
+    await Promise.allSettled([...running.map((p) => p.stop()), metrics?.close()]);
   };
   installSignalHandlers(log, stopAll);
+  if (metrics && flags.metricsListen) {
+    definitions = definitions.map((d) => metrics.instrument(d));
+    await metrics.listen(flags.metricsListen);
+  }
   for (const definition of definitions) {
     try {
       running.push(await startPlugin(definition, runtime));
+      metrics?.watch(running[running.length - 1]!);
     } catch (error) {
       log.error('cannot start plugin', { plugin: definition.id, error: describeError(error) });
       await stopAll();

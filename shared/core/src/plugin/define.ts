@@ -5,6 +5,8 @@ import type { Logger } from '../log.js';
 import type { ReportBuilder } from '../report/builder.js';
 import type { TopologyTemplates } from '../report/types.js';
 import type { ControlRequest } from '../server/control-request.js';
+import { validateMetricFamilies, type MetricFamily } from '../metrics/family.js';
+import type { MetricsSink } from '../metrics/sink.js';
 
 /** A plugin-specific command-line flag (commander syntax), also settable through an environment variable. */
 export interface PluginOption {
@@ -43,6 +45,8 @@ export interface CollectContext {
   hostId: string;
   /** Aborted when the collection times out or the plugin stops. */
   signal: AbortSignal;
+  /** Where the collection writes its Prometheus series (the definition's `metrics`); absent without `--metrics-listen`. */
+  metrics?: MetricsSink;
 }
 
 /** A control handler's answer: a value for the UI, or an error saying what went wrong. */
@@ -77,6 +81,8 @@ export interface PluginDefinition {
   topologies?: Partial<Record<TopologyKey, TopologyTemplates>>;
   /** Plugin-specific flags. */
   options?: PluginOption[];
+  /** Prometheus families the collection writes to `ctx.metrics`, each with its series bound. @default [] */
+  metrics?: readonly MetricFamily[];
   /** Creates the instance: open clients, spawn helpers, set up state. */
   create(ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
 }
@@ -112,5 +118,6 @@ export function definePlugin(definition: PluginDefinition): ResolvedPluginDefini
       if (table.prefix === '') throw new TypeError(`plugin ${definition.id}: table ${table.id} needs a non-empty prefix`);
     }
   }
+  validateMetricFamilies(`plugin ${definition.id}`, definition.metrics ?? []);
   return { ...definition, intervalMs, timeoutMs, staleAfterMisses, onceCollects, topologies, options: definition.options ?? [], controlIds };
 }

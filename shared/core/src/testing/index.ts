@@ -99,3 +99,13 @@ export function requireComponent(name: string, available: boolean, howToGet: str
   process.stderr.write(`\n!!! SKIPPING tests that need ${message}\n\n`);
   return false;
 }
+export {
+  EXPOSITION_PARSER_PYTHON,
+  hasExpositionParser,
+  parseExposition,
+  readListeningSockets,
+  scrapeMetrics,
+  type ListeningSocket,
+  type ParsedFamily,
+  type ParsedSample,
+} from './exposition.js';

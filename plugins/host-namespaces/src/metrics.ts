@@ -1,0 +1,55 @@
+/**
+ * The host-namespaces plugin's Prometheus families, from the same scan (and container comparison) as the report.
+ * Bounds: one series per namespace type (8), two per type for processes (host / other: 16), one per sharing type (6).
+ */
+import { defineMetricFamily, type MetricsSink } from '@scope-plugins/core';
+import type { NamespaceScan } from './collect.js';
+import { NAMESPACE_TYPES, SHARING_TYPES, type NamespaceType } from './parse.js';
+
+/** The families. */
+export const HOST_NAMESPACES_METRICS = {
+  namespaces: defineMetricFamily({
+    name: 'scope_host_namespaces_namespaces',
+    help: 'Namespaces on the host by type (those holding at least one process), as in the report\'s table',
+    kind: 'gauge',
+    labelNames: ['type'],
+    maxSeries: NAMESPACE_TYPES.length,
+  }),
+  processes: defineMetricFamily({
+    name: 'scope_host_namespaces_processes',
+    help: 'Processes by namespace type, in the host\'s own namespace of that type (namespace="host", the one of pid 1) or in any other (namespace="other")',
+    kind: 'gauge',
+    labelNames: ['type', 'namespace'],
+    maxSeries: NAMESPACE_TYPES.length * 2,
+  }),
+  containersSharing: defineMetricFamily({
+    name: 'scope_host_namespaces_containers_sharing_host',
+    help: 'Running containers (whose namespaces could be read) sharing the host\'s namespace of this type (e.g. --network=host for net)',
+    kind: 'gauge',
+    labelNames: ['type'],
+    maxSeries: SHARING_TYPES.length,
+  }),
+} as const;
+
+/** Every family, for the definition's `metrics`. */
+export const HOST_NAMESPACES_METRIC_FAMILIES = Object.values(HOST_NAMESPACES_METRICS);
+
+/**
+ * Writes the scan's series for the shown `types`, and, when containers were compared (`sharing` defined: one entry
+ * per readable running container), the sharing counts.
+ */
+export function recordNamespaceMetrics(sink: MetricsSink | undefined, scan: NamespaceScan, types: readonly NamespaceType[], sharing: ReadonlyArray<readonly NamespaceType[]> | undefined): void {
+  if (!sink) return;
+  const m = HOST_NAMESPACES_METRICS;
+  for (const type of types) {
+    const ofType = scan.namespaces.filter((ns) => ns.type === type);
+    // The host's namespace is the one holding pid 1 (pid 2, kthreadd, where pid 1 is hidden): the scan's lowest pid.
+    const host = ofType.find((ns) => ns.pid === 1) ?? ofType.find((ns) => ns.pid === 2);
+    const all = ofType.reduce((sum, ns) => sum + ns.nprocs, 0);
+    sink.set(m.namespaces, { type }, ofType.length);
+    sink.set(m.processes, { type, namespace: 'host' }, host?.nprocs ?? 0);
+    sink.set(m.processes, { type, namespace: 'other' }, all - (host?.nprocs ?? 0));
+  }
+  if (!sharing) return;
+  for (const type of SHARING_TYPES) sink.set(m.containersSharing, { type }, sharing.filter((shared) => shared.includes(type)).length);
+}
