@@ -74,9 +74,9 @@ afterAll(async () => {
 });
 
 describe('packed tarballs', () => {
-  it('covers core, docker, the suite and the four plugins', () => {
+  it('covers core, docker, cri, the suite and the four plugins', () => {
     expect([...tarballs.keys()].sort()).toEqual(
-      ['@scope-plugins/core', '@scope-plugins/docker', '@scope-plugins/host-namespaces', '@scope-plugins/http-stats', '@scope-plugins/iowait', '@scope-plugins/volume-count', 'scope-plugins'].sort(),
+      ['@scope-plugins/core', '@scope-plugins/cri', '@scope-plugins/docker', '@scope-plugins/host-namespaces', '@scope-plugins/http-stats', '@scope-plugins/iowait', '@scope-plugins/volume-count', 'scope-plugins'].sort(),
     );
   });
 

@@ -1,20 +1,32 @@
 import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
-import { createDockerInventory, dockerHostOption } from '@scope-plugins/docker';
-import { COUNT_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts } from './collect.js';
+import { containerRuntimeOption, createContainerInventory, runtimeEndpointOption, type ContainerRuntimeChoice } from '@scope-plugins/cri';
+import { dockerHostOption } from '@scope-plugins/docker';
+import { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts } from './collect.js';
 import { VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 
-export { COUNT_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts, type VolumeCountSource } from './collect.js';
+export { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts, type VolumeCountSource } from './collect.js';
+export {
+  KUBERNETES_VOLUME_TYPES,
+  SERVICE_ACCOUNT_TOKEN_PATH,
+  buildKubernetesMountRows,
+  classifyKubernetesMount,
+  countKubernetesMounts,
+  parseKubernetesMounts,
+  type KubernetesMount,
+  type KubernetesMountCounts,
+  type KubernetesVolumeType,
+} from './kubernetes.js';
 export { MAX_CONTAINER_SERIES, MOUNT_TYPES, VOLUME_COUNT_METRICS, VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 export { buildMountRows, countMounts, parseContainerMounts, type ContainerMount, type MountCounts } from './parse.js';
 
 /** How long start-up waits for the first Docker sync before serving anyway. */
 const FIRST_SYNC_WAIT_MS = 5000;
 
-/** The volume-count plugin: mounts per Docker container, followed live from the Docker API. */
+/** The volume-count plugin: mounts per container, followed live from the Docker API or a CRI runtime (containerd, CRI-O). */
 export const plugin = definePlugin({
   id: 'volume-count',
   label: 'Volume Counts',
-  description: 'Mounts per Docker container: total, per type (volume, bind, tmpfs) and a table of mounts',
+  description: 'Mounts per container: total, per type (Docker: volume, bind, tmpfs; Kubernetes: configmap, secret, empty-dir, ...) and a table of mounts',
   intervalMs: 1000,
   metrics: VOLUME_COUNT_METRIC_FAMILIES,
   topologies: {
@@ -24,6 +36,17 @@ export const plugin = definePlugin({
         { id: COUNT_KEYS.volume, label: '# Docker volumes', dataType: 'number', priority: 0.11, from: 'latest' },
         { id: COUNT_KEYS.bind, label: '# Bind mounts', dataType: 'number', priority: 0.12, from: 'latest' },
         { id: COUNT_KEYS.tmpfs, label: '# tmpfs mounts', dataType: 'number', priority: 0.13, from: 'latest' },
+        // CRI containers only (Docker containers never carry these keys, so their rows do not show there).
+        { id: KUBERNETES_KEYS.podName, label: 'Pod', priority: 0.101, from: 'latest' },
+        { id: KUBERNETES_KEYS.podNamespace, label: 'Pod namespace', priority: 0.102, from: 'latest' },
+        { id: KUBERNETES_KEYS.configmap, label: '# ConfigMap volumes', dataType: 'number', priority: 0.141, from: 'latest' },
+        { id: KUBERNETES_KEYS.secret, label: '# Secret volumes', dataType: 'number', priority: 0.142, from: 'latest' },
+        { id: KUBERNETES_KEYS['empty-dir'], label: '# emptyDir volumes', dataType: 'number', priority: 0.143, from: 'latest' },
+        { id: KUBERNETES_KEYS.projected, label: '# Projected volumes', dataType: 'number', priority: 0.144, from: 'latest' },
+        { id: KUBERNETES_KEYS.csi, label: '# CSI volumes', dataType: 'number', priority: 0.145, from: 'latest' },
+        { id: KUBERNETES_KEYS['host-path'], label: '# hostPath volumes', dataType: 'number', priority: 0.146, from: 'latest' },
+        { id: KUBERNETES_KEYS['service-account-token'], label: '# Service-account token', dataType: 'number', priority: 0.147, from: 'latest' },
+        { id: KUBERNETES_KEYS.other, label: '# Other volumes', dataType: 'number', priority: 0.148, from: 'latest' },
       ],
       tableTemplates: [
         {
@@ -43,6 +66,8 @@ export const plugin = definePlugin({
     },
   },
   options: [
+    containerRuntimeOption,
+    runtimeEndpointOption,
     dockerHostOption,
     {
       flags: '--docker-resync-ms <ms>',
@@ -52,13 +77,15 @@ export const plugin = definePlugin({
     },
   ],
   async create(ctx) {
-    const inventory = createDockerInventory({
-      dockerHost: ctx.options['dockerHost'] as string | undefined,
-      resyncMs: ctx.options['dockerResyncMs'] as number | undefined,
+    const inventory = createContainerInventory({
+      runtime: (ctx.options['containerRuntime'] as ContainerRuntimeChoice | undefined) ?? 'auto',
+      ...(typeof ctx.options['runtimeEndpoint'] === 'string' ? { endpoint: ctx.options['runtimeEndpoint'] } : {}),
+      ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}),
+      ...(typeof ctx.options['dockerResyncMs'] === 'number' ? { dockerResyncMs: ctx.options['dockerResyncMs'] } : {}),
       log: ctx.log,
       signal: ctx.signal,
     });
-    // The first report (and `--once`) should already list the containers; a hung Docker must not block start-up.
+    // The first report (and `--once`) should already list the containers; a hung runtime must not block start-up.
     await Promise.race([inventory.ready(), new Promise((resolve) => setTimeout(resolve, FIRST_SYNC_WAIT_MS).unref())]);
     return {
       collect({ report, metrics }) {

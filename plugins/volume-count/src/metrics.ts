@@ -4,7 +4,9 @@
  * the rest are summed into one `container_id="other"` series per type. A removed container's series go away.
  */
 import { OTHER, defineMetricFamily, splitTopN, type MetricsSink } from '@scope-plugins/core';
+import { isCriContainerRecord, type RuntimeContainerRecord } from '@scope-plugins/cri';
 import type { VolumeCountSource } from './collect.js';
+import { countKubernetesMounts, parseKubernetesMounts } from './kubernetes.js';
 import { countMounts, parseContainerMounts, type MountCounts } from './parse.js';
 
 /** Most containers with their own series. */
@@ -38,10 +40,20 @@ function byType(counts: MountCounts): Record<(typeof MOUNT_TYPES)[number], numbe
   return { volume: counts.volume, bind: counts.bind, tmpfs: counts.tmpfs, other: counts.total - counts.volume - counts.bind - counts.tmpfs };
 }
 
+/**
+ * Counts in the families' four types. A CRI container's kubelet-managed volumes (configMap, secret, emptyDir,
+ * projected, CSI, token, …) count as `volume` and its hostPath volumes as `bind`, what they are to the runtime.
+ */
+function countsOf(record: RuntimeContainerRecord): MountCounts {
+  if (!isCriContainerRecord(record)) return countMounts(parseContainerMounts(record.inspect));
+  const k8s = countKubernetesMounts(parseKubernetesMounts(record.mounts));
+  return { total: k8s.total, volume: k8s.total - k8s['host-path'], bind: k8s['host-path'], tmpfs: 0 };
+}
+
 /** Writes the series of every container the source knows. */
 export function recordVolumeCountMetrics(sink: MetricsSink | undefined, source: VolumeCountSource): void {
   if (!sink) return;
-  const containers = [...source.containers().values()].map((record) => ({ record, counts: countMounts(parseContainerMounts(record.inspect)) }));
+  const containers = [...source.containers().values()].map((record) => ({ record, counts: countsOf(record) }));
   sink.set(VOLUME_COUNT_METRICS.containers, {}, containers.length);
   const { kept, rest } = splitTopN(containers, MAX_CONTAINER_SERIES, (c) => c.counts.total, (c) => c.record.id);
   for (const { record, counts } of kept) {

@@ -128,7 +128,23 @@ describe.runIf(haveDocker)('volume-count against a real dockerd', () => {
   it('declares "# Volumes" as a number so Scope sorts it numerically, and the doctor finds no violation', async () => {
     const report = await served.report();
     expect(report.Container?.metadata_templates?.['volume_count']).toEqual({ id: 'volume_count', label: '# Volumes', dataType: 'number', priority: 0.1, from: 'latest' });
-    expect(Object.values(report.Container?.metadata_templates ?? {}).map((t) => t.dataType)).toEqual(['number', 'number', 'number', 'number']);
+    // Every count is a number; the pod's name and namespace (CRI containers only) are text.
+    expect(Object.fromEntries(Object.values(report.Container?.metadata_templates ?? {}).map((t) => [t.id, t.dataType]))).toEqual({
+      volume_count: 'number',
+      volume_count_volumes: 'number',
+      volume_count_binds: 'number',
+      volume_count_tmpfs: 'number',
+      volume_count_pod_name: undefined,
+      volume_count_pod_namespace: undefined,
+      volume_count_k8s_configmap: 'number',
+      volume_count_k8s_secret: 'number',
+      volume_count_k8s_empty_dir: 'number',
+      volume_count_k8s_projected: 'number',
+      volume_count_k8s_csi: 'number',
+      volume_count_k8s_host_path: 'number',
+      volume_count_k8s_service_account_token: 'number',
+      volume_count_k8s_other: 'number',
+    });
     const diagnosis = await served.doctor();
     expect(diagnosis.status).toBe('ok');
     expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
