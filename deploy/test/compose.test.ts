@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hasProblems, pollReport, runDoctor, type DoctorEntry } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { TEST_IMAGE, buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
@@ -74,7 +74,9 @@ async function socketsUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run scripts/provision.sh (installs docker-compose, starts dockerd)'))('docker-compose.yml', () => {
+describe('docker-compose.yml', () => {
+  beforeEach((ctx) => requireComponent(ctx, 'Docker engine and docker-compose', docker, 'run scripts/provision.sh (installs docker-compose, starts dockerd)'));
+
   describe('configuration', () => {
     it('is accepted by docker-compose config, with and without the scope profile', async () => {
       expect((await compose(['config', '-q'], composeEnv())).code).toBe(0);
@@ -141,6 +143,7 @@ describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run
     let entries: DoctorEntry[] = [];
 
     beforeAll(async () => {
+      if (!docker) return;
       await buildSuiteImage();
       root = await mkdtemp(join(tmpdir(), 'sp-compose-'));
       // As it would be under /var/run: traversable by the non-root plugins.
@@ -223,8 +226,8 @@ describe.runIf(requireComponent('Docker engine and docker-compose', docker, 'run
       }
     });
 
-    it('http-stats in its container counts HTTP and HTTPS (host libssl through the /usr/lib mount) served by host processes', async () => {
-      requireComponent('python3 and openssl', onPath('python3') && onPath('openssl'), 'apt-get install python3 openssl');
+    it('http-stats in its container counts HTTP and HTTPS (host libssl through the /usr/lib mount) served by host processes', async (ctx) => {
+      requireComponent(ctx, 'python3 and openssl', onPath('python3') && onPath('openssl'), 'apt-get install python3 openssl');
       const dir = await mkdtemp(join(tmpdir(), 'sp-tls-'));
       const servers: ChildProcess[] = [];
       try {

@@ -4,7 +4,7 @@
  * is run as docker-compose.yml runs each plugin: non-root and without capabilities where the
  * plugin allows it, root with exactly one capability where it needs one, never privileged.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { diagnoseReportBody } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { TEST_IMAGE, buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
@@ -28,8 +28,17 @@ function expectAcceptedReport(id: string, stdout: string) {
   for (const node of diagnosis.topologies['Host']?.nodes ?? []) expect(node).toBe(`${HOST_ID};<host>`);
 }
 
-describe.runIf(requireComponent('Docker engine', docker, 'run scripts/provision.sh (starts dockerd)'))('suite image', () => {
+/** The http-stats tracer state its report shows on the host node (latest key `http_stats_tracer`, e.g. `running (bpftrace pid 42)`). */
+function tracerState(stdout: string): string | undefined {
+  const report = JSON.parse(stdout) as { Host?: { nodes?: Record<string, { latest?: Record<string, { value: string }> }> } };
+  return report.Host?.nodes?.[`${HOST_ID};<host>`]?.latest?.['http_stats_tracer']?.value;
+}
+
+describe('suite image', () => {
+  beforeEach((ctx) => requireComponent(ctx, 'Docker engine', docker, 'run scripts/provision.sh (starts dockerd)'));
+
   beforeAll(async () => {
+    if (!docker) return;
     await buildSuiteImage();
   }, 900_000);
 
@@ -85,6 +94,8 @@ describe.runIf(requireComponent('Docker engine', docker, 'run scripts/provision.
     );
     expect(result.code, result.stderr).toBe(0);
     expectAcceptedReport('http-stats', result.stdout);
+    // The tracer attached and stayed up: bpftrace running, as the host node says.
+    expect(tracerState(result.stdout), result.stderr).toMatch(/^running \(bpftrace pid \d+\)$/);
     // None of the preflight problems (missing bpftrace, not root, capabilities, tracefs, BTF) came up.
     expect(result.stderr).not.toMatch(/not installed|only runs as root|not in the effective set|has no tracepoints|tracepoints; mount|btf\/vmlinux is missing/i);
   });
@@ -94,5 +105,6 @@ describe.runIf(requireComponent('Docker engine', docker, 'run scripts/provision.
     expect(result.code, result.stderr).toBe(0);
     expectAcceptedReport('http-stats', result.stdout);
     expect(result.stderr).toMatch(/CAP_SYS_ADMIN/);
+    expect(tracerState(result.stdout)).toMatch(/^not running/);
   });
 });

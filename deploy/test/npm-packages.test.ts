@@ -140,8 +140,8 @@ describe('installed with npm outside the workspace', () => {
     expect(result.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]).sort()).toEqual([...plugins.keys()].sort());
   });
 
-  it.each([...plugins.keys()])('scope-%s --once prints one report Scope accepts', async (id) => {
-    if (id === 'volume-count' || id === 'host-namespaces') requireComponent('Docker engine', onPath('docker'), 'run scripts/provision.sh');
+  it.for([...plugins.keys()])('scope-%s --once prints one report Scope accepts', async (id, ctx) => {
+    if (id === 'volume-count' || id === 'host-namespaces') requireComponent(ctx, 'Docker engine', onPath('docker'), 'run scripts/provision.sh');
     const result = await runBin(`scope-${id}`, ['--once', '--log-level', 'warn'], {}, 90_000);
     expect(result.code, result.stderr).toBe(0);
     const diagnosis = diagnoseReportBody(result.stdout, { pluginId: id, hostId: HOST_ID });
@@ -158,8 +158,8 @@ describe('installed with npm outside the workspace', () => {
     for (const [id, report] of Object.entries(reports)) expect(hasProblems(diagnoseReportBody(JSON.stringify(report), { pluginId: id, hostId: HOST_ID }))).toBe(false);
   });
 
-  it('scope-http-stats --once without bpftrace access (not root) still prints a valid report and says why', async () => {
-    requireComponent('setpriv (util-linux)', onPath('setpriv'), 'apt-get install util-linux');
+  it('scope-http-stats --once without bpftrace access (not root) still prints a valid report and says why', async (ctx) => {
+    requireComponent(ctx, 'setpriv (util-linux)', onPath('setpriv'), 'apt-get install util-linux');
     const result = await run(
       'setpriv',
       ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, binPath('scope-http-stats'), '--once'],

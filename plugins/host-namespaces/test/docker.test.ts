@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { containerNodeId, hostNodeId, type Report } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { pingDocker, runDocker } from '@scope-plugins/docker/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONTAINER_NS_PREFIX, SHARED_KEY, TABLE_PREFIX, plugin } from '../src/index.js';
 
 const HOST = 'test-host';
@@ -17,7 +17,7 @@ async function inode(pid: number, type: string): Promise<string> {
   return /\[(\d+)\]/.exec(await readlink(`/proc/${pid}/ns/${type}`))?.[1] ?? 'unreadable';
 }
 
-describe.runIf(requireComponent(`a Docker engine on ${SOCKET} with the image ${IMAGE}`, imageThere, 'run scripts/provision.sh (starts dockerd and imports the test image)'))('container namespaces against the real Docker engine', () => {
+describe('container namespaces against the real Docker engine', () => {
   const suffix = `${process.pid}-${Date.now()}`;
   const specs = {
     hostNet: ['--network', 'host'],
@@ -27,7 +27,10 @@ describe.runIf(requireComponent(`a Docker engine on ${SOCKET} with the image ${I
   const containers: Record<keyof typeof specs, { id: string; pid: number }> = {} as never;
   let test: TestPlugin;
 
+  beforeEach((ctx) => requireComponent(ctx, `a Docker engine on ${SOCKET} with the image ${IMAGE}`, imageThere, 'run scripts/provision.sh (starts dockerd and imports the test image)'));
+
   beforeAll(async () => {
+    if (!imageThere) return;
     for (const [name, flags] of Object.entries(specs) as Array<[keyof typeof specs, readonly string[]]>) {
       const id = await runDocker(['run', '-d', '--name', `hn-test-${name.toLowerCase()}-${suffix}`, '--label', 'scope-plugins-test=host-namespaces', ...flags, IMAGE, 'sleep', '300']);
       const pid = Number(await runDocker(['inspect', '--format', '{{.State.Pid}}', id]));

@@ -1,7 +1,7 @@
 import { execaSync } from 'execa';
 import { createLogger, hostNodeId, type Report } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
 import { startUnshare, type Unshared } from './helpers/unshare.js';
 
@@ -57,7 +57,9 @@ describe('options', () => {
   });
 });
 
-describe.runIf(requireComponent('unshare (util-linux) as root', hasUnshare && isRoot, 'run as root with util-linux installed'))('served over the plugin socket, on the real host', () => {
+describe('served over the plugin socket, on the real host', () => {
+  beforeEach((ctx) => requireComponent(ctx, 'unshare (util-linux) as root', hasUnshare && isRoot, 'run as root with util-linux installed'));
+
   let test: TestPlugin | undefined;
   let unshared: Unshared | undefined;
 

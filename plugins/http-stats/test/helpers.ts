@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { requireComponent } from '@scope-plugins/core/testing';
+import { requireComponent, type SkippableContext } from '@scope-plugins/core/testing';
 import { checkTracerPrerequisites } from '../src/preflight.js';
 import { BPF_PROGRAM_PATH } from '../src/index.js';
 
@@ -114,12 +114,21 @@ export async function runLoad(port: number, plan: LoadStep[], concurrency = 8, o
   return result;
 }
 
-/** True when bpftrace can run here (root, tracefs, BTF); otherwise skips loudly, or fails under CI. */
-export async function requireTracer(): Promise<boolean> {
+/** Whether bpftrace can run here (root, tracefs, BTF) and, when not, what is wrong and how to fix it. */
+export interface TracerCheck {
+  available: boolean;
+  howToGet: string;
+}
+
+/** Checks once per test file whether bpftrace can run here; pass the result to {@link requireTracer}. */
+export async function checkTracer(): Promise<TracerCheck> {
   const check = await checkTracerPrerequisites({ bpftrace: 'bpftrace', programPath: BPF_PROGRAM_PATH });
-  return requireComponent(
-    'bpftrace with root and tracefs',
-    check.ok,
-    check.ok ? '' : `${check.problem.message} (scripts/provision.sh installs bpftrace and mounts tracefs)`,
-  );
+  return check.ok
+    ? { available: true, howToGet: '' }
+    : { available: false, howToGet: `${check.problem.message} (scripts/provision.sh installs bpftrace and mounts tracefs)` };
+}
+
+/** core's requireComponent for bpftrace: skips the test loudly when bpftrace cannot run here, fails it under CI. */
+export function requireTracer(ctx: SkippableContext, tracer: TracerCheck): void {
+  requireComponent(ctx, 'bpftrace with root and tracefs', tracer.available, tracer.howToGet);
 }

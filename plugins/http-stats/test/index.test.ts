@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { processNodeId, type Report } from '@scope-plugins/core';
-import { startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { plugin, X86_64_BPF_PROGRAM_PATH, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
-import { requireTracer, runLoad, startServer, type LoadResult, type LoadStep, type TestServer } from './helpers.js';
+import { checkTracer, requireTracer, runLoad, startServer, type LoadResult, type LoadStep, type TestServer } from './helpers.js';
 
 const HOST = 'test-host';
-const tracerAvailable = await requireTracer();
+const tracer = await checkTracer();
 
 // 2400 requests per server: every code of the issue, three methods, known counts.
 const PLAN: LoadStep[] = [
@@ -82,12 +82,15 @@ async function expectCounted(t: TestPlugin, pid: number, load: LoadResult, plann
   expect(p99).toBeGreaterThanOrEqual(p50);
 }
 
-describe.skipIf(!tracerAvailable).sequential('http-stats against real servers and bpftrace', () => {
+describe.sequential('http-stats against real servers and bpftrace', () => {
   let t: TestPlugin;
   const servers: Partial<Record<'node' | 'python', TestServer>> = {};
   const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
 
+  beforeEach((ctx) => requireTracer(ctx, tracer));
+
   beforeAll(async () => {
+    if (!tracer.available) return;
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500 });
     await t.waitForReport(tracerRunning, 20_000);
     servers.node = await startServer('node');
@@ -128,14 +131,20 @@ describe.skipIf(!tracerAvailable).sequential('http-stats against real servers an
   });
 });
 
-describe.skipIf(!tracerAvailable || process.arch !== 'x64').sequential('http-stats with the x86_64 program (reads without entry probes)', () => {
+describe.sequential('http-stats with the x86_64 program (reads without entry probes)', () => {
   let t: TestPlugin;
   const servers: Partial<Record<'node' | 'python', TestServer>> = {};
   const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
   const plan = PLAN.map((s) => ({ ...s, count: s.count / 4 }));
   const planned = PLANNED / 4;
 
+  beforeEach((ctx) => {
+    requireTracer(ctx, tracer);
+    requireComponent(ctx, 'an x86_64 machine', process.arch === 'x64', 'the program has x86_64 syscall offsets; run on x86_64');
+  });
+
   beforeAll(async () => {
+    if (!(tracer.available && process.arch === 'x64')) return;
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { program: X86_64_BPF_PROGRAM_PATH, tlsLibraries: 'none' } });
     await t.waitForReport(tracerRunning, 20_000);
     servers.node = await startServer('node');
@@ -157,7 +166,7 @@ describe.skipIf(!tracerAvailable || process.arch !== 'x64').sequential('http-sta
   }
 });
 
-describe.skipIf(!tracerAvailable).sequential('http-stats over HTTPS (OpenSSL uprobes) against real servers', () => {
+describe.sequential('http-stats over HTTPS (OpenSSL uprobes) against real servers', () => {
   let t: TestPlugin;
   const servers: Partial<Record<'node' | 'python', TestServer>> = {};
   const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
@@ -165,7 +174,10 @@ describe.skipIf(!tracerAvailable).sequential('http-stats over HTTPS (OpenSSL upr
   const plan = PLAN.map((s) => ({ ...s, count: s.count / 4 }));
   const planned = PLANNED / 4;
 
+  beforeEach((ctx) => requireTracer(ctx, tracer));
+
   beforeAll(async () => {
+    if (!tracer.available) return;
     // libssl for Python; the node binary for Node, which links OpenSSL in statically.
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { tlsLibraries: `auto,${process.execPath}` } });
     await t.waitForReport((r) => {

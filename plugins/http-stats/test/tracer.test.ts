@@ -1,14 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@scope-plugins/core';
 import { BPF_PROGRAM_PATH } from '../src/index.js';
 import type { TracerEvent } from '../src/parse.js';
 import { createTracer, type Tracer } from '../src/tracer.js';
-import { requireTracer, runLoad, startServer } from './helpers.js';
+import { checkTracer, requireTracer, runLoad, startServer } from './helpers.js';
 
-const tracerAvailable = await requireTracer();
+const tracer = await checkTracer();
 
 async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -47,7 +47,9 @@ function startTracer(options: Partial<Parameters<typeof createTracer>[0]> = {}) 
   return { tracer, logs, events };
 }
 
-describe.skipIf(!tracerAvailable).sequential('createTracer with real bpftrace', () => {
+describe.sequential('createTracer with real bpftrace', () => {
+  beforeEach((ctx) => requireTracer(ctx, tracer));
+
   it('streams events, restarts bpftrace after it is killed, and stops it', async () => {
     const { tracer, logs, events } = startTracer();
     await until(() => tracer.status().state === 'running', 20_000, 'bpftrace to attach');

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Report, ReportNode } from '@scope-plugins/core';
-import { computeCpuShares, parseProcStat, type CpuShares, type CpuTimes } from '../src/parse.js';
 
 const TMPFS_MAGIC = 0x01021994;
 
@@ -51,33 +50,25 @@ export function startIo(): { stop(): Promise<void> } {
   };
 }
 
-/** Generates synchronous direct writes for about `durationMs`. */
-export async function generateIo(durationMs: number): Promise<void> {
-  const io = startIo();
-  await sleep(durationMs);
-  await io.stop();
+/** The aggregate cpu line of the real /proc/stat in ticks, read without the plugin's parser (the test's own truth). */
+export interface RawCpu {
+  idle: number;
+  iowait: number;
+  /** user nice system idle iowait irq softirq steal (guest and guest_nice are already inside user and nice). */
+  total: number;
 }
 
-/** The aggregate cpu counters of the real /proc/stat. */
-export async function readCpuTimes(): Promise<CpuTimes> {
-  return parseProcStat(await readFile('/proc/stat', 'utf8')).total;
-}
-
-/** Measures the real /proc/stat shares around `work`: the truth the plugin is checked against. */
-export async function measureShares(work: () => Promise<void>): Promise<CpuShares | undefined> {
-  const before = await readCpuTimes();
-  await work();
-  return computeCpuShares(before, await readCpuTimes());
+/** Reads {@link RawCpu} from /proc/stat. */
+export async function readRawCpu(): Promise<RawCpu> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith('cpu '));
+  const fields = line!.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields.length !== 8 || fields.some((n) => !Number.isSafeInteger(n))) throw new Error(`unexpected /proc/stat cpu line: ${line}`);
+  return { idle: fields[3]!, iowait: fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
 }
 
 /** The node with `id` in the report's Host topology. */
 export function hostNode(report: Report, id: string): ReportNode | undefined {
   return report.Host?.nodes?.[id];
-}
-
-/** Mean of a list (NaN when empty). */
-export function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
 /** One `iostat -c` report, with the wall time it arrived. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -9,7 +9,7 @@ import { diagnoseReportBody, hostNodeId, type Report, type Sample } from '@scope
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DISK_TABLE_PREFIX, IDLE_METRIC, IOWAIT_METRIC, LATEST_KEYS, SWITCH_TO_IDLE, SWITCH_TO_IOWAIT, plugin, resolveIowaitOptions } from '../src/index.js';
-import { canRun, hostNode, mean, measureShares, runIostat, sleep, startIo } from './helpers.js';
+import { canRun, hostNode, readRawCpu, runIostat, sleep, startIo, type RawCpu } from './helpers.js';
 
 const HOST_ID = 'test-host';
 const NODE_ID = hostNodeId(HOST_ID);
@@ -170,43 +170,67 @@ describe('the plugin on a many-disk host without PSI (a real temporary /proc tre
 });
 
 describe('real I/O on the real disk', () => {
-  it('shows iowait rising in the served report while dd writes with O_DIRECT|O_DSYNC, as /proc/stat does', async () => {
-    expect(requireComponent('dd', await canRun('dd', ['--version']), 'install coreutils')).toBe(true);
-    const p = await start();
-    await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 1, 10_000);
-    const quietFromMs = Date.now();
-    const truthBefore = (await measureShares(() => sleep(3000)))!.percent.iowait;
-    const ddFromMs = Date.now();
+  it('while dd writes with O_DIRECT|O_DSYNC, reports the iowait and idle shares /proc/stat shows over the same window', async (ctx) => {
+    requireComponent(ctx, 'dd', await canRun('dd', ['--version']), 'install coreutils');
+    // Only collectNow() collects (the schedule's first tick aside), so the test knows when the plugin reads /proc/stat.
+    running = await startTestPlugin(plugin, { hostId: HOST_ID, intervalMs: 3_600_000, options: { diskInfo: false }, logLevel: 'debug' });
+    const p = running;
+    await p.waitForReport((r) => latest(r, LATEST_KEYS.mode) !== undefined, 10_000);
     const io = startIo();
-    const truthDuring = (await measureShares(() => sleep(5000)))!.percent.iowait;
-    const ddToMs = Date.now();
-    await io.stop();
-    await sleep(1200);
-    const all = samples(await p.report(), IOWAIT_METRIC).map((s) => ({ atMs: Date.parse(s.date), value: s.value }));
-    // A sample dated t covers (t - 1 s, t]: keep those wholly inside each span.
-    const inside = (fromMs: number, toMs: number) => all.filter((s) => s.atMs - 1000 >= fromMs && s.atMs <= toMs).map((s) => s.value);
-    const before = inside(quietFromMs, ddFromMs);
-    const during = inside(ddFromMs, ddToMs);
-    process.stderr.write(
-      `iowait before dd: /proc/stat ${truthBefore.toFixed(2)} %, plugin ${before.map((v) => v.toFixed(2)).join(' ')}; ` +
-        `during dd: /proc/stat ${truthDuring.toFixed(2)} %, plugin ${during.map((v) => v.toFixed(2)).join(' ')}\n`,
-    );
-    expect(before.length).toBeGreaterThanOrEqual(2);
-    expect(during.length).toBeGreaterThanOrEqual(4);
-    // The plugin's samples cover each span but up to 1 s at each end: see the README for the tolerance.
-    expect(Math.abs(mean(before) - truthBefore)).toBeLessThanOrEqual(6);
-    expect(Math.abs(mean(during) - truthDuring)).toBeLessThanOrEqual(6);
-    if (truthDuring - truthBefore < 2) {
-      // iowait is idle time with I/O pending: a CPU-saturated machine, or a kernel that does not account it, shows none.
-      process.stderr.write('\n!!! /proc/stat itself showed no iowait rise while dd ran (CPUs saturated, or no iowait accounting): only agreement with /proc/stat was checked\n\n');
-      return;
+    let window: { start: [RawCpu, RawCpu]; end: [RawCpu, RawCpu] };
+    let report: Report;
+    try {
+      // dd under way, and well past the reader's 200 ms minimum since its first read (a closer read keeps the old baseline).
+      await sleep(1000);
+      // The plugin's own reads happen inside collectNow(): bracket each with reads of the real /proc/stat.
+      const first = await readRawCpu();
+      const started = await p.running.collectNow();
+      const start: [RawCpu, RawCpu] = [first, await readRawCpu()];
+      // That read started the plugin's window: it produced the first sample.
+      expect(samples(started, IOWAIT_METRIC)).toHaveLength(1);
+      // A window of at least 3 s (so the slack below is small against it), kept open until /proc/stat itself
+      // has counted some iowait (dd on an idle CPU does within a second; bounded, so a kernel without iowait
+      // accounting fails below instead of hanging).
+      const deadline = Date.now() + 20_000;
+      await sleep(2000);
+      do await sleep(1000);
+      while ((await readRawCpu()).iowait - start[1].iowait < 10 * cpus().length && Date.now() < deadline);
+      const before = await readRawCpu();
+      report = await p.running.collectNow();
+      window = { start, end: [before, await readRawCpu()] };
+    } finally {
+      await io.stop();
     }
-    expect(mean(during)).toBeGreaterThan(mean(before));
-    expect(Math.max(...during)).toBeGreaterThanOrEqual(1);
+    // The plugin's counters at each read lie between the bracketing reads, so its share of a field over its
+    // window lies between the least of that field over the most ticks and the most over the least. Slack: the
+    // kernel attributes a CPU's idle period in progress to idle or iowait when /proc/stat is read, and may
+    // move it between the two from one read to the next; allow 2 ticks per CPU at each end.
+    const slack = 2 * cpus().length;
+    const bounds = (field: 'iowait' | 'idle') => {
+      const [[s0, s1], [e0, e1]] = [window.start, window.end];
+      return { low: ((e0[field] - s1[field] - 2 * slack) / (e1.total - s0.total)) * 100, high: ((e1[field] - s0[field] + 2 * slack) / (e0.total - s1.total)) * 100 };
+    };
+    const iowait = bounds('iowait');
+    const idle = bounds('idle');
+    expect(samples(report, IOWAIT_METRIC)).toHaveLength(2);
+    const metric = samples(report, IOWAIT_METRIC).at(-1)!.value;
+    const shown = { iowait: Number(latest(report, LATEST_KEYS.iowait)), idle: Number(latest(report, LATEST_KEYS.idle)) };
+    process.stderr.write(
+      `iowait while dd ran: /proc/stat between ${iowait.low.toFixed(3)} and ${iowait.high.toFixed(3)} %, plugin ${metric.toFixed(3)} % (latest ${shown.iowait}); ` +
+        `idle: /proc/stat between ${idle.low.toFixed(3)} and ${idle.high.toFixed(3)} %, plugin ${shown.idle}\n`,
+    );
+    // /proc/stat saw I/O wait in the window (beyond the slack), so a plugin stuck at 0 or reading another field cannot pass.
+    expect(iowait.low).toBeGreaterThan(0);
+    expect(metric).toBeGreaterThanOrEqual(iowait.low);
+    expect(metric).toBeLessThanOrEqual(iowait.high);
+    // The latest values are the same shares rounded to 2 decimals.
+    expect(shown.iowait).toBeCloseTo(metric, 2);
+    expect(shown.idle).toBeGreaterThanOrEqual(idle.low - 0.005);
+    expect(shown.idle).toBeLessThanOrEqual(idle.high + 0.005);
   });
 
-  it('agrees with iostat -c 1 interval values, interval by interval, within a tolerance derived from the window offset', async () => {
-    expect(requireComponent('iostat (sysstat)', await canRun('iostat', ['-V']), 'apt-get install -y sysstat (scripts/provision.sh installs it)')).toBe(true);
+  it('agrees with iostat -c 1 interval values, interval by interval, within a tolerance derived from the window offset', async (ctx) => {
+    requireComponent(ctx, 'iostat (sysstat)', await canRun('iostat', ['-V']), 'apt-get install -y sysstat (scripts/provision.sh installs it)');
     const io = startIo();
     let reports;
     let p: TestPlugin | undefined;

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, type Report, type ReportNode } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, isPodmanInstalled, runDocker, startTestPodman, type TestPodman } from '@scope-plugins/docker/testing';
@@ -10,9 +10,8 @@ import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
 const IMAGE = 'scope-plugins-test/busybox:latest';
 // podman names images loaded from a docker save with the localhost/ registry.
 const PODMAN_IMAGE = `localhost/${IMAGE}`;
-const havePodman =
-  requireComponent('dockerd', isDockerdInstalled(), 'run scripts/provision.sh') &&
-  requireComponent('podman', isPodmanInstalled(), 'apt-get install -y --no-install-recommends podman (Debian 12: podman 4.3)');
+const haveDockerd = isDockerdInstalled();
+const havePodman = isPodmanInstalled();
 
 interface Inspect {
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; Driver?: string; RW: boolean; Propagation: string }>;
@@ -31,7 +30,7 @@ function tableOf(node: ReportNode | undefined): Record<string, Record<string, st
   return rows;
 }
 
-describe.runIf(havePodman)('volume-count against podman\'s Docker-compatible API', () => {
+describe('volume-count against podman\'s Docker-compatible API', () => {
   let podman: TestPodman;
   let served: TestPlugin;
   let bindDir: string;
@@ -39,7 +38,13 @@ describe.runIf(havePodman)('volume-count against podman\'s Docker-compatible API
 
   const allIds = async () => (await podman.podman(['ps', '-aq', '--no-trunc'])).split('\n').filter((l) => l !== '').sort();
 
+  beforeEach((ctx) => {
+    requireComponent(ctx, 'dockerd', haveDockerd, 'run scripts/provision.sh');
+    requireComponent(ctx, 'podman', havePodman, 'apt-get install -y --no-install-recommends podman (Debian 12: podman 4.3)');
+  });
+
   beforeAll(async () => {
+    if (!(haveDockerd && havePodman)) return;
     podman = await startTestPodman({ images: [IMAGE] });
     bindDir = await mkdtemp(join(tmpdir(), 'vc-pbind-'));
     allId = await podman.podman([

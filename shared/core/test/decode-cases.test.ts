@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseControlResponse, diagnoseReportBody, guardReport, inspectReport, parseControlRequest, runDoctor, type Report } from '../src/index.js';
 
-// Conformance fixtures run through the real Scope v1.13.2 (see ../shared/scope-decode-cases/README.md).
-const CASES = new URL('../../../../shared/scope-decode-cases/', import.meta.url).pathname;
+// Conformance fixtures run through the real Scope v1.13.2 (see fixtures/scope-decode-cases/README.md).
+const CASES = new URL('./fixtures/scope-decode-cases/', import.meta.url).pathname;
 
 /** Expected probe status per report fixture, from the fixtures' README. */
 const EXPECTED: Record<string, string> = {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const DOCTOR = new URL('../dist/doctor/cli.js', import.meta.url).pathname;
-const CASES = new URL('../../../../shared/scope-decode-cases/', import.meta.url).pathname;
+const CASES = new URL('./fixtures/scope-decode-cases/', import.meta.url).pathname;
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { createDockerInventory, type DockerInventory } from '../src/index.js';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '../src/testing/index.js';
 
 const IMAGE = 'scope-plugins-test/busybox:latest';
-const haveDocker = requireComponent('dockerd', isDockerdInstalled(), 'run scripts/provision.sh (installs docker.io and imports scope-plugins-test/busybox)');
+const haveDocker = isDockerdInstalled();
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -17,12 +17,15 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: n
   throw new Error(`${what} did not happen within ${timeoutMs} ms`);
 }
 
-describe.runIf(haveDocker)('createDockerInventory against a real dockerd', () => {
+describe('createDockerInventory against a real dockerd', () => {
   let dockerd: TestDockerd;
   const lines: string[] = [];
   let inventory: DockerInventory;
 
+  beforeEach((ctx) => requireComponent(ctx, 'dockerd', haveDocker, 'run scripts/provision.sh (installs docker.io and imports scope-plugins-test/busybox)'));
+
   beforeAll(async () => {
+    if (!haveDocker) return;
     dockerd = await startTestDockerd({ images: [IMAGE] });
     inventory = createDockerInventory({
       dockerHost: dockerd.dockerHost,

@@ -88,16 +88,38 @@ export async function startTestPlugin(definition: ResolvedPluginDefinition, opti
   };
 }
 
+/** The part of vitest's test context {@link requireComponent} uses (`ctx.skip`), so core does not import vitest. */
+export interface SkippableContext {
+  skip(note?: string): never;
+}
+
+/** True when the tests run under CI: `CI=true` or `CI=1` only (`CI=false`, `CI=0` or an empty `CI` are not CI). */
+export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env['CI']?.trim().toLowerCase();
+  return value === 'true' || value === '1';
+}
+
+// One loud warning per missing component and process, not one per skipped test.
+const warned = new Set<string>();
+
 /**
- * Says whether a real component a test needs is there. Missing: under `CI` it throws (CI must never go
- * green by skipping); elsewhere it warns loudly and returns false so the test can skip.
+ * Makes a test depend on a real component (a daemon, a tool, root). When `available` is false the
+ * test does not run: under CI ({@link isCi}) it fails with `howToGet` in the message, because CI must
+ * never go green by skipping; elsewhere it is skipped through vitest's context (`ctx.skip`) after a
+ * loud warning on stderr, and the skip note says what is missing.
+ *
+ * Call it first in the test, or in `beforeEach((ctx) => requireComponent(ctx, …))` for a whole
+ * `describe`; a `beforeAll` that needs the component must itself return early when it is missing.
  */
-export function requireComponent(name: string, available: boolean, howToGet: string): boolean {
-  if (available) return true;
+export function requireComponent(context: SkippableContext, name: string, available: boolean, howToGet: string): void {
+  if (available) return;
   const message = `${name} is not available: ${howToGet}`;
-  if (process.env['CI']) throw new Error(`${message} (CI=true: tests needing it must not be skipped)`);
-  process.stderr.write(`\n!!! SKIPPING tests that need ${message}\n\n`);
-  return false;
+  if (isCi()) throw new Error(`${message} (CI: a test that needs it must fail, not skip)`);
+  if (!warned.has(message)) {
+    warned.add(message);
+    process.stderr.write(`\n!!! SKIPPING tests that need ${message}\n\n`);
+  }
+  context.skip(`needs ${message}`);
 }
 export {
   EXPOSITION_PARSER_PYTHON,
