@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { execaSync } from 'execa';
 import { requireComponent } from '@scope-plugins/core/testing';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { readNamespacesWithLsns, type NamespaceScan } from '../src/collect.js';
 import { parseStartTime } from '../src/parse.js';
 import { createCachedProcReader } from '../src/proc-cache.js';
@@ -28,7 +28,9 @@ describe('parseStartTime', () => {
   });
 });
 
-describe.runIf(requireComponent('lsns and unshare (util-linux) as root', hasUtilLinux && isRoot, 'run as root with util-linux installed'))('cached /proc reader on the real host', () => {
+describe('cached /proc reader on the real host', () => {
+  beforeEach((ctx) => requireComponent(ctx, 'lsns and unshare (util-linux) as root', hasUtilLinux && isRoot, 'run as root with util-linux installed'));
+
   let unshared: Unshared | undefined;
   afterAll(async () => {
     await unshared?.kill();

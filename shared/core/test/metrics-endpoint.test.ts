@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, createMetricsHub, defineMetricFamily, definePlugin, hostNodeId, parseListenAddress, startPlugin, type MetricsHub, type RunningPlugin } from '../src/index.js';
-import { hasExpositionParser, parseExposition, readListeningSockets, requireComponent, scrapeMetrics, type ParsedFamily } from '../src/testing/index.js';
+import { hasExpositionParser, parseExposition, readListeningSockets, requireComponent, scrapeMetrics, type ParsedFamily, type SkippableContext } from '../src/testing/index.js';
 
 const DEMO_BIN = new URL('./fixtures/demo-bin.mjs', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,14 +81,13 @@ function sample(families: ParsedFamily[], name: string, labels: Record<string, s
   return undefined;
 }
 
-let haveParser = false;
-beforeAll(() => {
-  haveParser = requireComponent('the Prometheus exposition parser (client_python)', hasExpositionParser(), 'apt-get install python3-prometheus-client (scripts/provision.sh does it)');
-});
+const haveParser = hasExpositionParser();
+const requireParser = (ctx: SkippableContext) =>
+  requireComponent(ctx, 'the Prometheus exposition parser (client_python)', haveParser, 'apt-get install python3-prometheus-client (scripts/provision.sh does it)');
 
 describe('GET /metrics over real TCP', () => {
   it('serves the text format and OpenMetrics (by Accept), both accepted by the reference parsers, with the same collection as the report', async (ctx) => {
-    if (!haveParser) ctx.skip();
+    requireParser(ctx);
     const { url, running } = await startWithHub({ colours: ['red', 'blue'], overflow: true });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     await running.collectNow();
@@ -124,7 +123,7 @@ describe('GET /metrics over real TCP', () => {
   });
 
   it('series the collection no longer writes go away; a timed-out collection publishes nothing and counts as an error', async (ctx) => {
-    if (!haveParser) ctx.skip();
+    requireParser(ctx);
     const state: DemoState = { colours: ['red', 'blue'] };
     const { url, running } = await startWithHub(state);
     await running.collectNow();
