@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hostNodeId, pluginSocketPath, processNodeId, type Report } from '@scope-plugins/core';
 import { hasExpositionParser, parseExposition, pollReport, requireComponent, scrapeMetrics, type ParsedFamily } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '@scope-plugins/docker/testing';
@@ -53,12 +53,19 @@ function latest(report: Report, topology: 'Host' | 'Container' | 'Process', node
   return report[topology]?.nodes?.[node]?.latest?.[key]?.value;
 }
 
-const haveParser = requireComponent('the Prometheus exposition parser (client_python)', hasExpositionParser(), 'apt-get install python3-prometheus-client (scripts/provision.sh does it)');
-const haveDocker = requireComponent('dockerd', isDockerdInstalled(), 'run scripts/provision.sh');
 const tracer = await checkTracerPrerequisites({ bpftrace: 'bpftrace', programPath: BPF_PROGRAM_PATH });
-const haveTracer = requireComponent('bpftrace with tracefs (http-stats)', tracer.ok, tracer.ok ? '' : tracer.problem.message);
+const components = [
+  ['the Prometheus exposition parser (client_python)', hasExpositionParser(), 'apt-get install python3-prometheus-client (scripts/provision.sh does it)'],
+  ['dockerd', isDockerdInstalled(), 'run scripts/provision.sh'],
+  ['bpftrace with tracefs (http-stats)', tracer.ok, tracer.ok ? '' : tracer.problem.message],
+] as const;
+const haveAll = components.every(([, available]) => available);
 
-describe.runIf(haveParser && haveDocker && haveTracer)('scope-plugins run --metrics-listen', () => {
+describe('scope-plugins run --metrics-listen', () => {
+  beforeEach((ctx) => {
+    for (const [name, available, howToGet] of components) requireComponent(ctx, name, available, howToGet);
+  });
+
   let dockerd: TestDockerd;
   let root: string;
   let suite: ChildProcess;
@@ -80,6 +87,7 @@ describe.runIf(haveParser && haveDocker && haveTracer)('scope-plugins run --metr
   const page = async () => parseExposition((await scrapeMetrics(url)).body, 'prometheus');
 
   beforeAll(async () => {
+    if (!haveAll) return;
     dockerd = await startTestDockerd({ images: [IMAGE] });
     root = await mkdtemp(join(tmpdir(), 'sp-metrics-'));
     const bind = await mkdtemp(join(tmpdir(), 'sp-metrics-bind-'));
