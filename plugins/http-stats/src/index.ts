@@ -1,11 +1,17 @@
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
+import { composeTracerProgram } from './program.js';
+import { planTlsTracing } from './tls-plan.js';
 import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
 import { createHttpStats } from './stats.js';
 import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './metrics.js';
 import { resolveTlsLibraries } from './tls.js';
 import { createTracer } from './tracer.js';
+export { LIBRARY_PLACEHOLDER, composeTracerProgram, isAttachablePath } from './program.js';
+export { followTracerOutput, type TracerOutputHandlers } from './tracer-output.js';
+export { planTlsTracing, type TlsPlan } from './tls-plan.js';
 
 export { HTTP_METHODS, latencyBucketRange, parseTracerLine, type PidCount, type TracerEvent, type TracerParseError } from './parse.js';
 export { createHttpStats, percentileFromBuckets, type CountAndRate, type HttpStats, type HttpStatsOptions, type ProcessHttpStats } from './stats.js';
@@ -52,7 +58,7 @@ export {
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
 /** The faster opt-in variant for x86_64 kernels with 16 KiB stacks (see its header); use with `--program`. */
 export const X86_64_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-x86_64.bt', import.meta.url));
-/** The OpenSSL uprobe program (HTTPS) shipped next to it; takes the library to trace as `$1`. */
+/** The OpenSSL uprobe fragment (HTTPS) shipped next to it, appended to the syscall program per library (program.ts). */
 export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
 
 function optionString(value: unknown, name: string, fallback: string): string {
@@ -133,26 +139,23 @@ export const plugin = definePlugin({
       latencyWindowMs: optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000),
     });
     const bpftrace = optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace');
-    const tlsLibraries = await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto'));
-    const common = { bpftrace, procRoot: ctx.procRoot, sysRoot: ctx.sysRoot, log: ctx.log, onEvent: (event: TracerEvent, at: Date) => stats.add(event, at) };
+    const programPath = optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH);
+    const tls = await planTlsTracing(await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto')), ctx.log);
     const tracer = createTracer({
-      ...common,
-      programPath: optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH),
+      bpftrace,
+      procRoot: ctx.procRoot,
+      sysRoot: ctx.sysRoot,
+      log: ctx.log,
+      onEvent: (event: TracerEvent, at: Date) => stats.add(event, at),
+      programPath,
+      // One bpftrace for HTTP and HTTPS: the TLS fragment is appended for every library that can be traced.
+      programText: async () => composeTracerProgram(await readFile(programPath, 'utf8'), tls.attached().length > 0 ? await readFile(TLS_BPF_PROGRAM_PATH, 'utf8') : '', tls.attached()),
+      // $1: never count this process's own sockets (the probe's GET /report is HTTP too).
+      args: [String(process.pid)],
+      runningMessage: tls.attached().length > 0 ? 'tracing HTTP on syscall tracepoints and HTTPS with uprobes on OpenSSL' : 'tracing HTTP on syscall tracepoints',
       onRunning: (at) => stats.markStarted(at),
+      onEnded: (ended) => tls.onTracerEnded(ended),
     });
-    // One bpftrace per OpenSSL copy: uprobes attach to one file each.
-    const tlsTracers = tlsLibraries.map((library) => ({
-      library,
-      tracer: createTracer({
-        ...common,
-        programPath: TLS_BPF_PROGRAM_PATH,
-        args: [library],
-        name: `tls:${library}`,
-        runningMessage: 'tracing HTTPS with uprobes on OpenSSL',
-        what: `HTTPS in ${library}`,
-        whileDown: 'HTTPS through it is not counted until this is fixed',
-      }),
-    }));
     const metricsRecorder = createHttpStatsMetricsRecorder(ctx.procRoot);
     return {
       collect: async ({ report, now, hostId, metrics }) => {
@@ -160,12 +163,12 @@ export const plugin = definePlugin({
           procRoot: ctx.procRoot,
           stats,
           tracerStatus: () => tracer.status(),
-          tlsTracerStatuses: () => tlsTracers.map((t) => ({ library: t.library, status: t.tracer.status() })),
+          tlsTracerStatuses: () => tls.statuses(tracer.status()),
         });
         await metricsRecorder.record(metrics, reported);
       },
       close: async () => {
-        await Promise.all([tracer.stop(), ...tlsTracers.map((t) => t.tracer.stop())]);
+        await tracer.stop();
       },
     };
   },

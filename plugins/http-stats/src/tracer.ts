@@ -1,17 +1,24 @@
-import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
-import { parseTracerLine, type TracerEvent } from './parse.js';
+import type { TracerEvent } from './parse.js';
 import { checkTracerPrerequisites } from './preflight.js';
+import { followTracerOutput } from './tracer-output.js';
 
 /** Options of {@link createTracer}. */
 export interface TracerOptions {
   /** bpftrace command or path. @default 'bpftrace' */
   bpftrace?: string;
-  /** The bpftrace program file. */
+  /** The bpftrace program file (checked by the preflight; run unless `programText` is given). */
   programPath: string;
-  /** Positional parameters after the program (`$1`, …), e.g. the library a uprobe program attaches to. @default [] */
+  /**
+   * The program to run instead of the file's text (`bpftrace -e`), asked again before every start, e.g. the
+   * syscall program with the TLS fragment appended (program.ts). @default the file at programPath
+   */
+  programText?: () => string | Promise<string>;
+  /** Positional parameters after the program (`$1`, …), e.g. the pid the program must not count. @default [] */
   args?: string[];
+  /** Files the program's uprobes attach to, checked by the preflight. @default [] */
+  attachTargets?: string[];
   /** Names this tracer in log lines and keys its state changes (several tracers can share a logger). @default 'tracer' */
   name?: string;
   /** Logged once the program runs. @default 'tracing HTTP on syscall tracepoints' */
@@ -29,6 +36,8 @@ export interface TracerOptions {
   onEvent(event: TracerEvent, at: Date): void;
   /** Called each time bpftrace has attached its probes and the program started (counting starts). */
   onRunning?(at: Date): void;
+  /** Called each time a bpftrace process ended (not when stopped): how, and whether its program had started. */
+  onEnded?(ended: { reason: string; reachedRunning: boolean }): void;
   /** First restart delay; doubles per failure in a row. @default 1000 */
   minBackoffMs?: number;
   /** @default 30000 */
@@ -57,8 +66,6 @@ export interface Tracer {
   stop(): Promise<void>;
 }
 
-const HARMLESS_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes?|Addrspace is not set/;
-
 
 /**
  * Starts bpftrace on the program and keeps it running: checks prerequisites first (saying exactly what
@@ -85,8 +92,9 @@ export function createTracer(options: TracerOptions): Tracer {
     log.transition(name, `${next.state}:${next.reason ?? ''}`, level, message, fields);
   };
 
-  const runOnce = async (bpftracePath: string): Promise<string> => {
-    const proc = execa(bpftracePath, ['-f', 'json', options.programPath, ...args], {
+  const runOnce = async (bpftracePath: string): Promise<{ reason: string; reachedRunning: boolean }> => {
+    const program = options.programText ? ['-e', await options.programText()] : [options.programPath];
+    const proc = execa(bpftracePath, ['-f', 'json', ...program, ...args], {
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -97,43 +105,26 @@ export function createTracer(options: TracerOptions): Tracer {
     });
     child = proc;
     status = { state: 'starting', starts: status.starts + 1, ...(proc.pid === undefined ? {} : { pid: proc.pid }) };
-    const stderrTail: string[] = [];
-    createInterface({ input: proc.stderr! }).on('line', (line) => {
-      if (line.trim() === '' || HARMLESS_STDERR.test(line)) return;
-      stderrTail.push(line.trim());
-      if (stderrTail.length > 5) stderrTail.shift();
-    });
-    let badLines = 0;
-    let probes = 0;
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const at = new Date();
-      const event = parseTracerLine(line);
-      if (!event) return;
-      if (event.kind === 'error') {
-        // A bad line loses only itself; say so once per run rather than per line.
-        if (badLines++ === 0) log.warn('bpftrace printed a line http-stats cannot read; skipping such lines', { problem: event.message, line: event.line.slice(0, 200) });
-        return;
-      }
-      if (event.kind === 'attached') {
-        probes = event.probes;
-      } else if (event.kind === 'ready') {
-        // bpftrace prints attached_probes before attaching; the program's BEGIN runs once all are attached.
+    let reachedRunning = false;
+    const output = followTracerOutput(proc.stdout!, proc.stderr!, {
+      log,
+      onEvent: options.onEvent,
+      onReady: (at, probes) => {
+        reachedRunning = true;
         setState({ state: 'running', starts: status.starts, ...(proc.pid === undefined ? {} : { pid: proc.pid }) }, 'info', options.runningMessage ?? 'tracing HTTP on syscall tracepoints', {
           probes,
           bpftracePid: proc.pid ?? 0,
         });
         options.onRunning?.(at);
-      } else if (event.kind === 'lost') {
-        log.warn('bpftrace lost events', { events: event.events });
-      }
-      options.onEvent(event, at);
+      },
     });
     const startedAt = Date.now();
     const result = await proc;
     child = undefined;
     if (Date.now() - startedAt >= healthyAfterMs) backoff.reset();
     const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
-    return stderrTail.length > 0 ? `${how}: ${stderrTail.join(' | ')}` : how;
+    const tail = output.stderrTail();
+    return { reason: tail.length > 0 ? `${how}: ${tail.join(' | ')}` : how, reachedRunning };
   };
 
   const loop = async () => {
@@ -141,7 +132,7 @@ export function createTracer(options: TracerOptions): Tracer {
       const check = await checkTracerPrerequisites({
         bpftrace,
         programPath: options.programPath,
-        attachTargets: args,
+        attachTargets: options.attachTargets ?? [],
         ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
         ...(options.sysRoot === undefined ? {} : { sysRoot: options.sysRoot }),
       });
@@ -149,8 +140,9 @@ export function createTracer(options: TracerOptions): Tracer {
       if (!check.ok) {
         setState({ state: 'waiting', reason: check.problem.code, starts: status.starts }, 'warn', `cannot trace ${options.what ?? 'HTTP'}: ${check.problem.message}; ${options.whileDown ?? 'serving no process nodes until this is fixed'}`);
       } else {
-        const ended = await runOnce(check.bpftracePath);
+        const { reason: ended, reachedRunning } = await runOnce(check.bpftracePath);
         if (abort.signal.aborted) break;
+        options.onEnded?.({ reason: ended, reachedRunning });
         // The reason's first words make the state: the same failure again is not a new state.
         setState({ state: 'waiting', reason: `exited ${ended.slice(0, 120)}`, starts: status.starts }, 'warn', `bpftrace ended (${ended}); restarting with backoff`);
       }
