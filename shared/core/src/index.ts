@@ -1,7 +1,7 @@
 /** @scope-plugins/core: everything a Weave Scope probe plugin needs, so a plugin is one definition. */
 export { ERROR_CODES, ScopePluginError, describeError, type ScopePluginErrorCode } from './errors.js';
 export { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Backoff, type BackoffOptions } from './util/backoff.js';
-export { LOG_LEVELS, createLogger, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
+export { LOG_LEVELS, MAX_TRANSITION_STATES, createLogger, normalizeTransitionState, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
 export {
   CONTROL_ID_PATTERN,
   DEFAULT_PLUGINS_ROOT,
@@ -35,7 +35,8 @@ export { isRfc3339 } from './report/rfc3339.js';
 export type * from './report/types.js';
 export { parseControlRequest, type ControlRequest } from './server/control-request.js';
 export { MAX_CONTROL_BODY_BYTES, createPluginHttpServer, type PluginHandlers } from './server/http-server.js';
-export { prepareSocketPath, removeSocketFile } from './server/socket-file.js';
+export { prepareSocketPath, probeSocket, removeSocketFile } from './server/socket-file.js';
+export { servePluginSocket, type PluginSocket, type PluginSocketOptions } from './server/plugin-socket.js';
 export {
   definePlugin,
   type CollectContext,
@@ -46,7 +47,11 @@ export {
   type PluginOption,
   type ResolvedPluginDefinition,
 } from './plugin/define.js';
-export { PluginCollector, collectOnce, startPlugin, type PluginHealth, type RunningPlugin, type RuntimeOptions } from './plugin/runtime.js';
+export { CONTROL_BUDGET_MS, PluginCollector, collectOnce, startPlugin, type PluginHealth, type RunningPlugin, type RuntimeOptions } from './plugin/runtime.js';
+export { CREATE_RETRY_MS, PluginLifecycle, type LifecycleOptions, type PluginState } from './plugin/lifecycle.js';
+export { createPluginScope, currentPluginScope, outsidePluginScope, type DisposeSummary, type FaultKind, type PluginScope } from './plugin/scope.js';
+export { installFaultHandlers } from './plugin/faults.js';
+export { IDLE_AFTER_MS, IDLE_INTERVAL_MS, startCollectionSchedule, type CollectionSchedule, type ScheduleOptions } from './plugin/schedule.js';
 export { addCommonOptions, addPluginOptions, parsePositiveInt, readCommonFlags, type CommonFlags } from './cli/options.js';
 export { createPluginProgram, runPluginCli, runPlugins } from './cli/run.js';
 export { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, hasProblems, type Diagnosis, type TopologySummary } from './doctor/diagnose.js';

@@ -2,13 +2,17 @@ import { Command } from 'commander';
 import { describeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ResolvedPluginDefinition } from '../plugin/define.js';
-import { collectOnce, startPlugin, type RunningPlugin } from '../plugin/runtime.js';
+import { installFaultHandlers } from '../plugin/faults.js';
+import { collectOnce, startPlugin, type RunningPlugin, type RuntimeOptions } from '../plugin/runtime.js';
 import { readHostId } from '../protocol/ids.js';
 import { createMetricsHub } from '../metrics/hub.js';
 import { addCommonOptions, addPluginOptions, readCommonFlags, type CommonFlags } from './options.js';
 
-/** Runs the given plugins in this process until SIGTERM/SIGINT (or prints one report each with `--once`). */
-export async function runPlugins(definitions: ResolvedPluginDefinition[], flags: CommonFlags, options: Record<string, unknown>): Promise<void> {
+/**
+ * Runs the given plugins in this process until SIGTERM/SIGINT/SIGHUP (or prints one report each with
+ * `--once`). `overrides` sets runtime options no flag reaches (retry and idle timings, for tests).
+ */
+export async function runPlugins(definitions: ResolvedPluginDefinition[], flags: CommonFlags, options: Record<string, unknown>, overrides: Partial<RuntimeOptions> = {}): Promise<void> {
   const log = createLogger({ level: flags.logLevel });
   const hostId = readHostId();
   const runtime = {
@@ -20,6 +24,7 @@ export async function runPlugins(definitions: ResolvedPluginDefinition[], flags:
     sysRoot: flags.sysRoot,
     socketMode: flags.socketMode,
     ...(flags.intervalMs ? { intervalMs: flags.intervalMs } : {}),
+    ...overrides,
   };
   if (flags.once) {
     const reports = await Promise.all(definitions.map((d) => collectOnce(d, runtime)));
@@ -63,15 +68,9 @@ function installSignalHandlers(log: Logger, stopAll: () => Promise<void>): void 
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => stop('SIGHUP'));
-  process.on('uncaughtException', (error) => {
-    // Sockets are removed by the exit hook; log why we are going down first.
-    log.error('fatal error, exiting', { error: describeError(error), stack: error.stack?.split('\n')[1]?.trim() });
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (reason) => {
-    log.error('fatal unhandled rejection, exiting', { error: describeError(reason) });
-    process.exit(1);
-  });
+  // An error escaping a plugin's callbacks is contained to that plugin (torn down, recreated with
+  // backoff); only one from core itself ends the process. Sockets are removed by the exit hook.
+  installFaultHandlers(log);
 }
 
 /** Builds the commander program of a single-plugin bin (`scope-<id>`). */

@@ -1,5 +1,3 @@
-import { chmod } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { ScopePluginError, describeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { pluginSocketPath, readHostId, DEFAULT_PLUGINS_ROOT } from '../protocol/ids.js';
@@ -9,11 +7,14 @@ import { describeViolation, guardReport } from '../report/guard.js';
 import type { PluginSpec, Report, ReportTopologies } from '../report/types.js';
 import type { ControlRequest } from '../server/control-request.js';
 import { createPluginHttpServer } from '../server/http-server.js';
-import { prepareSocketPath, readSocketIdentity, removeSocketFile, type SocketIdentity } from '../server/socket-file.js';
-import type { PluginInstance, ResolvedPluginDefinition } from './define.js';
+import { servePluginSocket } from '../server/plugin-socket.js';
+import { prepareSocketPath } from '../server/socket-file.js';
+import type { ResolvedPluginDefinition } from './define.js';
+import { PluginLifecycle, type LifecycleOptions, type PluginState } from './lifecycle.js';
+import { startCollectionSchedule } from './schedule.js';
 
 /** Where and how a plugin runs. */
-export interface RuntimeOptions {
+export interface RuntimeOptions extends LifecycleOptions {
   /** Plugins root. @default '/var/run/scope/plugins' */
   root?: string;
   /** @default readHostId() */
@@ -32,18 +33,36 @@ export interface RuntimeOptions {
   dirMode?: number;
   /** Mode of the socket. @default 0o600 */
   socketMode?: number;
+  /** How often the socket path is checked (and re-created when removed). @default 1500 */
+  socketCheckMs?: number;
+  /** No `/report` for this long makes the plugin collect every `idleIntervalMs` only; 0 never idles. @default 30_000 */
+  idleAfterMs?: number;
+  /** @default 60_000 */
+  idleIntervalMs?: number;
+  /** Time a control answer may take in total (handler + shortcut report); the probe gives up at 500 ms. @default 400 */
+  controlBudgetMs?: number;
 }
 
 /** Health of a running plugin, also served at `GET /status`. */
 export interface PluginHealth {
   id: string;
   socketPath: string;
+  /** Where the plugin instance is (see {@link PluginState}). */
+  state: PluginState;
   lastCollectAt: string | null;
   lastError: string | null;
   consecutiveMisses: number;
   stale: boolean;
   collections: number;
   guardViolations: number;
+  /** Errors that escaped a plugin instance (each tore it down). */
+  faults: number;
+  /** Instances created so far (1 + recreations). */
+  generation: number;
+  /** True while no client asks for `/report` (collecting less often). */
+  idle: boolean;
+  /** Times the socket was re-created after it or its directory was removed. */
+  socketRebinds: number;
 }
 
 /** A started plugin. */
@@ -55,15 +74,26 @@ export interface RunningPlugin {
   health(): PluginHealth;
   /** Runs a collection now (serialized with scheduled ones) and returns the served report. */
   collectNow(): Promise<Report>;
+  /** Checks the socket path now (it is also checked every `socketCheckMs`). */
+  checkSocket(): Promise<void>;
   /** Stops collecting, closes the server and removes the socket. Idempotent. */
   stop(): Promise<void>;
 }
 
-/** How often a plugin whose `create` failed tries again. */
-export const CREATE_RETRY_MS = 10_000;
+export { CREATE_RETRY_MS } from './lifecycle.js';
 
-function buildSpec(definition: ResolvedPluginDefinition, staleReason: string | null): PluginSpec {
-  const description = staleReason ? `${definition.description} (${staleReason.startsWith('not running') ? '' : 'stale: '}${staleReason})` : definition.description;
+/** Default of {@link RuntimeOptions.controlBudgetMs}. */
+export const CONTROL_BUDGET_MS = 400;
+
+/** The description shown in Scope: the definition's, plus what is wrong, from the plugin's state. */
+function describeState(definition: ResolvedPluginDefinition, state: PluginState, reason: string | null, stale: string | null): string {
+  if (state === 'not-running') return `${definition.description} (not running: ${reason})`;
+  if (state === 'failed') return `${definition.description} (failed: ${reason}; restarting)`;
+  if (stale) return `${definition.description} (stale: ${stale})`;
+  return definition.description;
+}
+
+function buildSpec(definition: ResolvedPluginDefinition, description: string): PluginSpec {
   return {
     id: definition.id,
     label: definition.label,
@@ -81,19 +111,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => ScopeP
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Resolves true when `promise` settles within `ms`, false otherwise (the promise keeps running). */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(false);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise.then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]).finally(() => clearTimeout(timer));
+}
+
 /** Collects, guards and caches one plugin's reports; independent of sockets so `--once` can use it. */
 export class PluginCollector {
   readonly definition: ResolvedPluginDefinition;
   readonly hostId: string;
   readonly log: Logger;
-  #instance: PluginInstance | undefined;
+  #lifecycle: PluginLifecycle | undefined;
+  #lifecycleOptions: LifecycleOptions;
+  #controlBudgetMs: number;
   #report: Report;
   #body: string;
   #topologies: ReportTopologies = {};
   #inflight: Promise<void> | undefined;
-  #startOptions: Pick<RuntimeOptions, 'options' | 'procRoot' | 'sysRoot'> = {};
-  #createError: string | null = null;
-  #lastCreateAttempt = 0;
   #lastCollectAt: Date | null = null;
   #lastError: string | null = null;
   #misses = 0;
@@ -101,10 +137,12 @@ export class PluginCollector {
   #guardViolations = 0;
   readonly #abort = new AbortController();
 
-  constructor(definition: ResolvedPluginDefinition, hostId: string, log: Logger) {
+  constructor(definition: ResolvedPluginDefinition, hostId: string, log: Logger, options: LifecycleOptions & { controlBudgetMs?: number } = {}) {
     this.definition = definition;
     this.hostId = hostId;
     this.log = log;
+    this.#lifecycleOptions = options;
+    this.#controlBudgetMs = options.controlBudgetMs ?? CONTROL_BUDGET_MS;
     this.#report = this.#compose();
     this.#body = JSON.stringify(this.#report);
   }
@@ -117,38 +155,49 @@ export class PluginCollector {
     return this.#misses >= this.definition.staleAfterMisses;
   }
 
+  /** Where the plugin instance is. */
+  get state(): PluginState {
+    return this.#lifecycle?.state ?? 'starting';
+  }
+
+  /** The lifecycle owning the instance (undefined before {@link start}). */
+  get lifecycle(): PluginLifecycle | undefined {
+    return this.#lifecycle;
+  }
+
   /**
    * Creates the plugin instance. A `create` that throws (a missing tool, no permission) does not stop
    * the plugin: it keeps serving its spec with the reason in the description, and creation is retried
-   * every `CREATE_RETRY_MS` from the collection schedule.
+   * every `createRetryMs` from the collection schedule. An instance that fails later (an error escaping
+   * its callbacks) is torn down and recreated with backoff by its {@link PluginLifecycle}.
    */
   async start(options: Pick<RuntimeOptions, 'options' | 'procRoot' | 'sysRoot'>): Promise<void> {
-    this.#startOptions = options;
-    await this.#tryCreate();
-  }
-
-  async #tryCreate(): Promise<boolean> {
-    const options = this.#startOptions;
-    this.#lastCreateAttempt = Date.now();
-    try {
-      this.#instance = await this.definition.create({
+    this.#lifecycle = new PluginLifecycle(
+      this.definition,
+      {
         id: this.definition.id,
         hostId: this.hostId,
         log: this.log,
         options: options.options ?? {},
         procRoot: options.procRoot ?? '/proc',
         sysRoot: options.sysRoot ?? '/sys',
-        signal: this.#abort.signal,
-      });
-    } catch (error) {
-      this.#createError = describeError(error);
-      this.log.transition('create', `failed:${this.#createError}`, 'error', 'plugin cannot start; serving an empty report and retrying', { reason: this.#createError, retry_ms: CREATE_RETRY_MS });
-      this.#publish();
-      return false;
+      },
+      this.log,
+      this.#lifecycleOptions,
+      () => this.#onStateChange(),
+    );
+    await this.#lifecycle.ensure();
+  }
+
+  #onStateChange(): void {
+    const state = this.#lifecycle?.state;
+    if (state === 'failed' || state === 'not-running') {
+      // The data came from an instance that is gone: do not serve it as if it were current.
+      this.#topologies = {};
+      this.#misses = 0;
+      this.#lastError = null;
     }
-    if (this.#createError) this.log.info('plugin started after earlier failure');
-    this.#createError = null;
-    return true;
+    this.#publish();
   }
 
   report(): Report {
@@ -160,15 +209,21 @@ export class PluginCollector {
   }
 
   health(socketPath = ''): PluginHealth {
+    const lifecycle = this.#lifecycle;
     return {
       id: this.definition.id,
       socketPath,
+      state: this.state,
       lastCollectAt: this.#lastCollectAt?.toISOString() ?? null,
-      lastError: this.#createError ?? this.#lastError,
+      lastError: lifecycle?.reason ?? this.#lastError,
       consecutiveMisses: this.#misses,
       stale: this.stale,
       collections: this.#collections,
       guardViolations: this.#guardViolations,
+      faults: lifecycle?.faults ?? 0,
+      generation: lifecycle?.generation ?? 0,
+      idle: false,
+      socketRebinds: 0,
     };
   }
 
@@ -182,31 +237,38 @@ export class PluginCollector {
     this.#miss('the previous collection is still running');
   }
 
-  /** Runs one collection; resolves when it finished, failed or timed out. Never rejects. */
-  async collect(): Promise<void> {
+  /**
+   * Runs one collection; resolves when it finished, failed or timed out. Never rejects. With
+   * `publish: false` the result is dropped (a warm-up that only moves a rate-based plugin's baseline).
+   */
+  async collect(options: { publish?: boolean } = {}): Promise<void> {
     if (this.#inflight) {
       // Wait for the running collection rather than starting a second one alongside it.
       await withTimeout(this.#inflight, this.definition.timeoutMs, () => new ScopePluginError('COLLECT_TIMEOUT', 'previous collection still running')).catch(() => undefined);
       if (this.busy) return;
     }
-    if (!this.#instance) {
-      if (Date.now() - this.#lastCreateAttempt < CREATE_RETRY_MS || !(await this.#tryCreate())) return;
-    }
-    const instance = this.#instance!;
+    const lifecycle = this.#lifecycle;
+    const instance = await lifecycle?.ensure();
+    if (!lifecycle || !instance) return;
+    const generation = lifecycle.generation;
     const now = new Date();
     const report = createReport(now);
     for (const [key, templates] of Object.entries(this.definition.topologies)) {
       if (isTopologyKey(key) && templates) report.topology(key).templates(templates);
     }
     const controller = new AbortController();
-    const onStop = () => controller.abort(this.#abort.signal.reason);
+    const instanceSignal = lifecycle.signal;
+    const onStop = () => controller.abort(new Error('plugin stopped'));
     this.#abort.signal.addEventListener('abort', onStop, { once: true });
-    const run = (async () => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal }))();
+    instanceSignal?.addEventListener('abort', onStop, { once: true });
+    // Inside the instance's scope: whatever collect starts belongs to (and is blamed on) the instance.
+    const run = lifecycle.run(() => (async () => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal }))());
     const inflight = run.then(
       () => undefined,
       () => undefined,
     ).finally(() => {
       this.#abort.signal.removeEventListener('abort', onStop);
+      instanceSignal?.removeEventListener('abort', onStop);
       if (this.#inflight === inflight) this.#inflight = undefined;
     });
     this.#inflight = inflight;
@@ -216,9 +278,12 @@ export class PluginCollector {
         return new ScopePluginError('COLLECT_TIMEOUT', `collection took longer than ${this.definition.timeoutMs} ms`);
       });
     } catch (error) {
-      this.#miss(describeError(error));
+      // A collection of an instance torn down meanwhile says nothing about the new one.
+      if (lifecycle.generation === generation && lifecycle.instance === instance) this.#miss(describeError(error));
       return;
     }
+    if (lifecycle.instance !== instance) return;
+    if (options.publish === false) return;
     this.#topologies = report.build();
     this.#lastCollectAt = now;
     this.#collections++;
@@ -242,8 +307,9 @@ export class PluginCollector {
   }
 
   #compose(): Report {
-    const staleReason = this.#createError ? `not running: ${this.#createError}` : this.stale ? `${this.#misses} collections missed: ${this.#lastError}` : null;
-    return { Plugins: [buildSpec(this.definition, staleReason)], ...this.#topologies };
+    const stale = this.stale ? `${this.#misses} collections missed: ${this.#lastError}` : null;
+    const description = describeState(this.definition, this.state, this.#lifecycle?.reason ?? null, stale);
+    return { Plugins: [buildSpec(this.definition, description)], ...this.#topologies };
   }
 
   #publish(): void {
@@ -258,9 +324,15 @@ export class PluginCollector {
     this.#body = JSON.stringify(report);
   }
 
-  /** Checks and runs a control; always resolves to the JSON object Scope expects. */
+  /**
+   * Checks and runs a control; always resolves to the JSON object Scope expects, within the control
+   * budget (the probe gives up after 500 ms): the handler gets at most 300 ms of it, and the shortcut
+   * report is left out when a fresh collection does not finish in what remains (the next `/report`
+   * carries the new state instead).
+   */
   async control(request: ControlRequest): Promise<Record<string, unknown>> {
     const { definition } = this;
+    const deadline = Date.now() + this.#controlBudgetMs;
     const fail = (error: string) => {
       this.log.warn('control refused', { control: request.control, node: request.nodeId, reason: error });
       return { error };
@@ -275,21 +347,32 @@ export class PluginCollector {
     if (!active.includes(request.control)) {
       return fail(`control ${JSON.stringify(request.control)} is not available on node ${JSON.stringify(request.nodeId)} (available: ${active.filter((c) => definition.controlIds.includes(c)).join(', ') || 'none'})`);
     }
-    const handler = this.#instance?.control;
-    if (!handler) return fail(`plugin ${definition.id} has no control handler`);
+    const lifecycle = this.#lifecycle;
+    const instance = lifecycle?.instance;
+    const handler = instance?.control;
+    if (!lifecycle || !instance || !handler) return fail(`plugin ${definition.id} ${instance ? 'has no control handler' : `is ${this.state}: ${lifecycle?.reason ?? 'no instance'}`}`);
+    const handlerMs = Math.min(300, this.#controlBudgetMs);
     let outcome;
     try {
-      // The probe gives up after 500 ms; leave room to re-collect for the shortcut report.
-      outcome = await withTimeout(Promise.resolve(handler.call(this.#instance, request, { hostId: this.hostId })), 300, () => new ScopePluginError('CONTROL_FAILED', 'control handler took longer than 300 ms'));
+      outcome = await withTimeout(
+        lifecycle.run(() => Promise.resolve(handler.call(instance, request, { hostId: this.hostId }))),
+        handlerMs,
+        () => new ScopePluginError('CONTROL_FAILED', `control handler took longer than ${handlerMs} ms`),
+      );
     } catch (error) {
       return fail(`control ${request.control} failed: ${describeError(error)}`);
     }
     if (outcome && 'error' in outcome) return fail(outcome.error);
     this.log.info('control applied', { control: request.control, node: request.nodeId });
     const before = this.#lastCollectAt;
-    await this.collect();
     const answer: Record<string, unknown> = {};
     if (outcome && 'value' in outcome && outcome.value !== undefined) answer['value'] = outcome.value;
+    // The collection keeps running past the budget and is published for the next /report.
+    const inTime = await settlesWithin(this.collect(), deadline - Date.now());
+    if (!inTime) {
+      this.log.transition('control-shortcut', 'dropped', 'debug', 'control answered without a shortcut report: the fresh collection did not finish within the budget', { budget_ms: this.#controlBudgetMs });
+      return answer;
+    }
     // Only a fresh report may go out as a shortcut: its timestamps must beat the last /report's.
     if (this.#lastCollectAt !== before) answer['shortcutReport'] = this.#report;
     return answer;
@@ -297,7 +380,7 @@ export class PluginCollector {
 
   async close(): Promise<void> {
     this.#abort.abort(new Error('plugin stopped'));
-    await this.#instance?.close?.();
+    await this.#lifecycle?.stop();
   }
 }
 
@@ -308,64 +391,61 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
   const log = (options.log ?? createLogger()).child({ plugin: definition.id });
   const resolved = options.intervalMs ? { ...definition, intervalMs: options.intervalMs, timeoutMs: Math.min(definition.timeoutMs, options.intervalMs) } : definition;
   const socketPath = pluginSocketPath(root, definition.id);
-  const collector = new PluginCollector(resolved, hostId, log);
+  const collector = new PluginCollector(resolved, hostId, log, options);
 
+  // Refuse a live owner (or a non-socket) before creating anything.
   await prepareSocketPath(socketPath, options.dirMode === undefined ? {} : { dirMode: options.dirMode });
   await collector.start(options);
 
-  const server: Server = createPluginHttpServer(
-    {
-      report: () => collector.body(),
-      control: (request) => collector.control(request),
-      status: () => ({ ...collector.health(socketPath) }),
-    },
+  let schedule: ReturnType<typeof startCollectionSchedule> | undefined;
+  const socket = await servePluginSocket({
+    socketPath,
     log,
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch(async (cause) => {
+    ...(options.dirMode === undefined ? {} : { dirMode: options.dirMode }),
+    socketMode: options.socketMode ?? 0o600,
+    ...(options.socketCheckMs === undefined ? {} : { checkIntervalMs: options.socketCheckMs }),
+    createServer: () =>
+      createPluginHttpServer(
+        {
+          report: () => {
+            schedule?.touch();
+            return collector.body();
+          },
+          control: (request) => collector.control(request),
+          status: () => ({ ...health() }),
+        },
+        log,
+      ),
+  }).catch(async (error: unknown) => {
     await collector.close();
-    throw new ScopePluginError('SOCKET_PATH', `cannot listen on ${socketPath}`, { cause });
+    throw error;
   });
-  const identity: SocketIdentity = readSocketIdentity(socketPath);
-  await chmod(socketPath, options.socketMode ?? 0o600);
-  registerForExitCleanup(identity);
   log.info('serving', { socket: socketPath, host_id: hostId, interval_ms: resolved.intervalMs });
 
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const tick = () => {
-    if (stopped) return;
-    timer = setTimeout(tick, resolved.intervalMs);
-    if (collector.busy) collector.recordSkippedTick();
-    else void collector.collect();
-  };
-  // First collection right away so the first poll already has data.
-  tick();
+  schedule = startCollectionSchedule(collector, {
+    intervalMs: resolved.intervalMs,
+    log,
+    warmupCollects: resolved.onceCollects > 1 ? 1 : 0,
+    ...(options.idleAfterMs === undefined ? {} : { idleAfterMs: options.idleAfterMs }),
+    ...(options.idleIntervalMs === undefined ? {} : { idleIntervalMs: options.idleIntervalMs }),
+  });
+  const health = (): PluginHealth => ({ ...collector.health(socketPath), idle: schedule?.idle ?? false, socketRebinds: socket.rebinds });
 
   let stopping: Promise<void> | undefined;
   return {
     id: definition.id,
     socketPath,
     currentReport: () => collector.report(),
-    health: () => collector.health(socketPath),
+    health,
     async collectNow() {
       await collector.collect();
       return collector.report();
     },
+    checkSocket: () => socket.check(),
     stop() {
       stopping ??= (async () => {
-        stopped = true;
-        clearTimeout(timer);
-        // Stop accepting first, so the probe sees "connection refused" for no longer than needed.
-        removeSocketFile(identity);
-        unregisterForExitCleanup(identity);
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        schedule?.stop();
+        await socket.stop();
         await collector.close().catch((error: unknown) => log.warn('plugin close failed', { error: describeError(error) }));
         log.info('stopped', { socket: socketPath });
       })();
@@ -378,7 +458,7 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
 export async function collectOnce(definition: ResolvedPluginDefinition, options: RuntimeOptions = {}): Promise<Report> {
   const hostId = options.hostId ?? readHostId();
   const log = (options.log ?? createLogger()).child({ plugin: definition.id });
-  const collector = new PluginCollector(definition, hostId, log);
+  const collector = new PluginCollector(definition, hostId, log, options);
   await collector.start(options);
   try {
     for (let i = 0; i < definition.onceCollects; i++) {
@@ -389,21 +469,4 @@ export async function collectOnce(definition: ResolvedPluginDefinition, options:
     await collector.close();
   }
   return collector.report();
-}
-
-const exitCleanup = new Set<SocketIdentity>();
-let exitHookInstalled = false;
-
-function registerForExitCleanup(identity: SocketIdentity): void {
-  exitCleanup.add(identity);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Last line of defence: whatever way the process ends, no socket is left behind for the probe.
-  process.on('exit', () => {
-    for (const entry of exitCleanup) removeSocketFile(entry);
-  });
-}
-
-function unregisterForExitCleanup(identity: SocketIdentity): void {
-  exitCleanup.delete(identity);
 }

@@ -1,4 +1,4 @@
-import { lstat, mkdir, chmod, unlink, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, chmod, unlink } from 'node:fs/promises';
 import { lstatSync, unlinkSync, rmdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
@@ -10,7 +10,8 @@ export interface SocketFileOptions {
   dirMode?: number;
 }
 
-function probeSocket(path: string, timeoutMs: number): Promise<'live' | 'dead'> {
+/** Says whether a process accepts connections on the UNIX socket at `path` (a connect that hangs counts as live). */
+export function probeSocket(path: string, timeoutMs: number): Promise<'live' | 'dead'> {
   return new Promise((resolve) => {
     const socket = connect(path);
     const done = (state: 'live' | 'dead') => {
@@ -81,9 +82,4 @@ export function removeSocketFile(identity: SocketIdentity): void {
   } catch {
     // Not empty or already gone: the directory is left as it is.
   }
-}
-
-/** Async variant of directory removal used by tests and tools. */
-export async function removeEmptyDir(dir: string): Promise<void> {
-  await rmdir(dir).catch(() => undefined);
 }

@@ -1,0 +1,104 @@
+/**
+ * When a plugin collects: every interval while someone reads `/report`, much less often when nobody
+ * does (the Scope probe is not running), and at once again on the next `/report`.
+ *
+ * The idle rule: after `idleAfterMs` without a `GET /report` the plugin collects only every
+ * `idleIntervalMs` (those reports are served as usual, each with its own timestamps). The first
+ * `/report` after the pause is answered at once from the last snapshot (its timestamps say how old it
+ * is) and wakes the schedule. A rate-based plugin (one that declares `onceCollects > 1`: its first
+ * collection only sets a baseline) would otherwise publish, as its newest value, a rate averaged over
+ * the whole idle interval: on wake it first runs one warm-up collection that is not published (it moves
+ * the plugin's baseline to now), and publishes the next one, one interval later, which covers one
+ * interval as always. Other plugins collect and publish at once.
+ */
+import type { Logger } from '../log.js';
+
+/** Default of {@link ScheduleOptions.idleAfterMs}. */
+export const IDLE_AFTER_MS = 30_000;
+/** Default of {@link ScheduleOptions.idleIntervalMs}. */
+export const IDLE_INTERVAL_MS = 60_000;
+
+/** What the schedule drives. */
+export interface Collecting {
+  readonly busy: boolean;
+  collect(options?: { publish?: boolean }): Promise<void>;
+  recordSkippedTick(): void;
+}
+
+/** Options of {@link startCollectionSchedule}. */
+export interface ScheduleOptions {
+  intervalMs: number;
+  /** No `/report` for this long makes the plugin idle; 0 never idles. @default IDLE_AFTER_MS */
+  idleAfterMs?: number;
+  /** Collection interval while idle. @default IDLE_INTERVAL_MS */
+  idleIntervalMs?: number;
+  /** Unpublished collections on wake before the schedule resumes (1 for rate-based plugins). @default 0 */
+  warmupCollects?: number;
+  log: Logger;
+}
+
+/** A running collection schedule. */
+export interface CollectionSchedule {
+  /** True while no client asked for `/report` for `idleAfterMs`. */
+  readonly idle: boolean;
+  /** Records a `/report` request: keeps the schedule active, or wakes it. */
+  touch(): void;
+  stop(): void;
+}
+
+/** Starts collecting now and then on the schedule described above. */
+export function startCollectionSchedule(collector: Collecting, options: ScheduleOptions): CollectionSchedule {
+  const { intervalMs, log } = options;
+  const idleAfterMs = options.idleAfterMs ?? IDLE_AFTER_MS;
+  const idleIntervalMs = Math.max(options.idleIntervalMs ?? IDLE_INTERVAL_MS, intervalMs);
+  const warmupCollects = options.warmupCollects ?? 0;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let idle = false;
+  let waking = false;
+  let lastReportAt = Date.now();
+
+  const tick = () => {
+    if (stopped) return;
+    if (!idle && idleAfterMs > 0 && Date.now() - lastReportAt >= idleAfterMs) {
+      idle = true;
+      log.info('no client asked for /report for a while; collecting less often until one does', { idle_after_ms: idleAfterMs, idle_interval_ms: idleIntervalMs });
+    }
+    timer = setTimeout(tick, idle ? idleIntervalMs : intervalMs);
+    if (collector.busy) collector.recordSkippedTick();
+    else void collector.collect();
+  };
+
+  const wake = async () => {
+    waking = true;
+    clearTimeout(timer);
+    log.info('a client asked for /report again; collecting every interval', { warmup_collects: warmupCollects });
+    try {
+      for (let i = 0; i < warmupCollects && !stopped; i++) await collector.collect({ publish: false });
+    } finally {
+      waking = false;
+    }
+    if (stopped) return;
+    // After a warm-up the baseline is now: the next (published) collection spans one interval.
+    if (warmupCollects > 0) timer = setTimeout(tick, intervalMs);
+    else tick();
+  };
+
+  // First collection right away so the first poll already has data.
+  tick();
+  return {
+    get idle() {
+      return idle;
+    },
+    touch() {
+      lastReportAt = Date.now();
+      if (!idle || waking) return;
+      idle = false;
+      void wake();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
