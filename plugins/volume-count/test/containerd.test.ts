@@ -1,16 +1,13 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, hasProblems, type Report, type ReportNode } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { missingContainerdComponents, runTestPod, startTestContainerd, type TestContainerd, type TestPod } from '@scope-plugins/cri/testing';
 import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
 
 const missing = missingContainerdComponents();
-const haveContainerd = requireComponent(
-  'containerd + CRI',
-  missing.length === 0 && process.getuid?.() === 0,
-  `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`,
-);
+const haveContainerd = missing.length === 0 && process.getuid?.() === 0;
+const howToGetContainerd = `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`;
 
 function containerNodes(report: Report): Record<string, ReportNode> {
   return report.Container?.nodes ?? {};
@@ -32,13 +29,16 @@ function typesByDestination(node: ReportNode | undefined): Record<string, string
   return Object.fromEntries(Object.values(rows).map((row) => [row['destination']!, row['type']!]));
 }
 
-describe.runIf(haveContainerd)('volume-count against a real containerd (CRI)', () => {
+describe('volume-count against a real containerd (CRI)', () => {
   let containerd: TestContainerd;
   let served: TestPlugin;
   let kubeletRoot: string;
   const pods: TestPod[] = [];
 
+  beforeEach((ctx) => requireComponent(ctx, 'containerd + CRI', haveContainerd, howToGetContainerd));
+
   beforeAll(async () => {
+    if (!haveContainerd) return;
     containerd = await startTestContainerd();
     kubeletRoot = join(containerd.dir, 'kubelet');
     served = await startTestPlugin(plugin, { options: { containerRuntime: 'auto', runtimeEndpoint: containerd.endpoint } });

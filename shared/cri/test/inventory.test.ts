@@ -1,17 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { createCriInventory, type CriInventory } from '../src/index.js';
 import { missingContainerdComponents, runTestPod, startTestContainerd, type TestContainerd } from '../src/testing/index.js';
 
 const missing = missingContainerdComponents();
-const haveContainerd = requireComponent(
-  'containerd + CRI',
-  missing.length === 0 && process.getuid?.() === 0,
-  `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`,
-);
+const haveContainerd = missing.length === 0 && process.getuid?.() === 0;
+const howToGetContainerd = `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`;
 
 async function waitFor<T>(what: string, read: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -23,12 +20,15 @@ async function waitFor<T>(what: string, read: () => T | undefined, timeoutMs: nu
   }
 }
 
-describe.runIf(haveContainerd)('CRI inventory against a real containerd', () => {
+describe('CRI inventory against a real containerd', () => {
   let containerd: TestContainerd;
   let inventory: CriInventory;
   const logs: string[] = [];
 
+  beforeEach((ctx) => requireComponent(ctx, 'containerd + CRI', haveContainerd, howToGetContainerd));
+
   beforeAll(async () => {
+    if (!haveContainerd) return;
     containerd = await startTestContainerd();
     inventory = createCriInventory({ endpoint: containerd.endpoint, log: createLogger({ level: 'debug', write: (line) => logs.push(line) }), pollMs: 500 });
     await inventory.ready();
