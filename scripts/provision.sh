@@ -30,6 +30,8 @@ install_apt() {
   command -v curl >/dev/null || missing+=(curl)
   # The Prometheus project's reference exposition parsers, which the metrics tests check pages with.
   [ -f /usr/lib/python3/dist-packages/prometheus_client/openmetrics/parser.py ] || missing+=(python3-prometheus-client)
+  # A real Prometheus scrapes the metrics endpoint in the suite's test; promtool checks configs and lints the page.
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -3,8 +3,9 @@
  * real containers on an isolated dockerd; the page is scraped over TCP, parsed with the Prometheus project's own
  * parsers and checked against the Scope reports served at the same moment (the same collection).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +37,7 @@ const LOAD = [
   { method: 'GET', path: '/status/200', count: 30 },
   { method: 'POST', path: '/status/201', count: 6 },
   { method: 'GET', path: '/status/404', count: 4 },
+  { method: 'GET', path: '/status/503', count: 2 },
 ] as const;
 
 type Sample = ParsedFamily['samples'][number];
@@ -47,6 +49,25 @@ function one(families: ParsedFamily[], name: string, labels: Record<string, stri
   const found = samples(families, name, labels);
   if (found.length !== 1) throw new Error(`expected one ${name}${JSON.stringify(labels)}, found ${found.length}`);
   return found[0]!.value;
+}
+function hasCommand(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    // Not found is the answer, not an error.
+    return false;
+  }
+}
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 const sum = (list: Sample[]) => list.reduce((a, s) => a + s.value, 0);
 function latest(report: Report, topology: 'Host' | 'Container' | 'Process', node: string, key: string): string | undefined {
@@ -224,12 +245,12 @@ describe('scope-plugins run --metrics-listen', () => {
     expect(new Set([...reqs, ...resps].map((s) => s.labels['command']))).toEqual(new Set(['node']));
     expect(sum(reqs)).toBe(Number(latest(http, 'Process', node, 'http_stats_requests_total')));
     expect(sum(resps)).toBe(Number(latest(http, 'Process', node, 'http_stats_responses_total')));
-    expect(Object.fromEntries(reqs.map((s) => [s.labels['method'], s.value]))).toEqual({ GET: 34, POST: 6 });
-    expect(Object.fromEntries(resps.map((s) => [s.labels['code'], s.value]))).toEqual({ '200': 30, '201': 6, '404': 4 });
+    expect(Object.fromEntries(reqs.map((s) => [s.labels['method'], s.value]))).toEqual({ GET: 36, POST: 6 });
+    expect(Object.fromEntries(resps.map((s) => [s.labels['code'], s.value]))).toEqual({ '200': 30, '201': 6, '404': 4, '503': 2 });
     for (const s of reqs) expect(s.value).toBe(Number(latest(http, 'Process', node, `http_stats_method_${s.labels['method']}___total`)));
     for (const s of resps) expect(s.value).toBe(Number(latest(http, 'Process', node, `http_stats_status_${s.labels['code']}___total`)));
     expect(one(families, 'scope_http_stats_request_duration_seconds_count', { pid })).toBe(Number(latest(http, 'Process', node, 'http_stats_latency_samples')));
-    expect(one(families, 'scope_http_stats_request_duration_seconds_bucket', { pid, le: '+Inf' })).toBe(40);
+    expect(one(families, 'scope_http_stats_request_duration_seconds_bucket', { pid, le: '+Inf' })).toBe(42);
     expect(one(families, 'scope_http_stats_request_duration_seconds_sum', { pid })).toBeGreaterThan(0);
   });
 
@@ -241,6 +262,54 @@ describe('scope-plugins run --metrics-listen', () => {
     expect(omFamilies.map((f) => f.name).sort()).toEqual(text.map((f) => f.name).sort());
     for (const f of omFamilies) expect(f.help, f.name).not.toBe('');
   });
+
+  it('a real Prometheus scrapes the endpoint (OpenMetrics, as it asks) and every dashboard expression returns series; promtool lints the page clean', async (ctx) => {
+    requireComponent(ctx, 'Prometheus and promtool', hasCommand('prometheus') && hasCommand('promtool'), 'apt-get install prometheus (scripts/provision.sh does it)');
+    const lint = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.on('close', (code) => resolve({ code, output }));
+      void scrapeMetrics(url).then((p) => child.stdin.end(p.body));
+    });
+    expect(lint).toEqual({ code: 0, output: '' });
+
+    const dir = await mkdtemp(join(tmpdir(), 'sp-prom-'));
+    const port = await freePort();
+    const target = new URL(url).host;
+    await writeFile(join(dir, 'prometheus.yml'), JSON.stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: [{ job_name: 'scope-plugins', static_configs: [{ targets: [target] }] }] }));
+    const prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    const query = async (promql: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(5000) });
+      return (await response.json()) as { status: string; data?: { result: unknown[] }; error?: string };
+    };
+    try {
+      // Wait for a few successful scrapes, so rate() has points to work with.
+      let scrapes = 0;
+      for (let i = 0; i < 300 && scrapes < 4; i++) {
+        await sleep(200);
+        const answer = await query('count_over_time(up{job="scope-plugins"}[1m])').catch(() => undefined);
+        const value = (answer?.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1];
+        scrapes = Number(value ?? 0);
+      }
+      expect(scrapes).toBeGreaterThanOrEqual(4);
+      expect((await query('min(up{job="scope-plugins"})')).data?.result).toEqual([expect.objectContaining({ value: [expect.any(Number), '1'] })]);
+      const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+      const empty: string[] = [];
+      for (const expr of dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr)) {
+        const answer = await query(expr.replaceAll('$__rate_interval', '1m').replaceAll('$instance', '.*'));
+        expect([expr, answer.status, answer.error]).toEqual([expr, 'success', undefined]);
+        if ((answer.data?.result.length ?? 0) === 0) empty.push(expr);
+      }
+      expect(empty).toEqual([]);
+    } finally {
+      const closed = new Promise((resolve) => prometheus.on('close', resolve));
+      prometheus.kill('SIGTERM');
+      await closed;
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('every metric name in the Grafana dashboard exists, with samples, in the real scrape (and every expression parses as PromQL)', async () => {
     const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
