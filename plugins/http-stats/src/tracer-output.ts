@@ -25,14 +25,17 @@ export interface TracerOutputHandlers {
 /** Follows stdout and stderr; returns the stderr tail as it stands when read (the last lines, trimmed). */
 export function followTracerOutput(stdout: Readable, stderr: Readable, handlers: TracerOutputHandlers): { stderrTail(): string[] } {
   const tail: string[] = [];
-  createInterface({ input: stderr }).on('line', (line) => {
+  // readline re-emits its input's errors; without a listener one (EIO on a pipe) would be uncaught.
+  // The process's end is what the supervisor acts on, so an unreadable pipe is only logged.
+  const onError = (which: string) => (error: Error) => handlers.log.warn(`cannot read bpftrace's ${which}; its lines are lost until it is restarted`, { error: error.message });
+  createInterface({ input: stderr }).on('error', onError('stderr')).on('line', (line) => {
     if (line.trim() === '' || HARMLESS_STDERR.test(line)) return;
     tail.push(line.trim());
     if (tail.length > STDERR_TAIL_LINES) tail.shift();
   });
   let badLines = 0;
   let probes = 0;
-  createInterface({ input: stdout }).on('line', (line) => {
+  createInterface({ input: stdout }).on('error', onError('stdout')).on('line', (line) => {
     const at = new Date();
     const event = parseTracerLine(line);
     if (!event) return;

@@ -1,14 +1,13 @@
 /**
  * The only host access of the iowait plugin: reads `<procRoot>/stat`, `<procRoot>/pressure/io`,
  * `<procRoot>/diskstats`, `<sysRoot>/class/block/<dev>/partition`, and (optionally) block device
- * metadata from systeminformation. Keeps the previous read as the baseline for deltas.
+ * size and kind from `<sysRoot>/class/block/<dev>/`. Keeps the previous read as the baseline for deltas.
  */
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@scope-plugins/core';
 import { ScopePluginError, describeError } from '@scope-plugins/core';
-import si from 'systeminformation';
 import {
   computeCpuShares,
   computeDiskRates,
@@ -22,7 +21,7 @@ import {
   type Psi,
 } from './parse.js';
 
-/** Size and kind of a block device, as systeminformation (lsblk) reports it. */
+/** Size and kind of a block device, as lsblk (and systeminformation's blockDevices()) report it. */
 export interface DiskInfo {
   sizeBytes: number;
   /** `HDD` (rotational), `SSD` (not rotational) or '' for other types. */
@@ -74,18 +73,39 @@ async function readOptional(path: string): Promise<{ text?: string; error?: stri
   }
 }
 
-/** Block device metadata from systeminformation's `blockDevices()` (lsblk), by kernel name. */
-export async function readBlockDeviceInfo(timeoutMs = 5000): Promise<Map<string, DiskInfo>> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`systeminformation.blockDevices() took longer than ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    const devices = await Promise.race([si.blockDevices(), timeout]);
-    return new Map(devices.filter((d) => Number.isFinite(d.size)).map((d) => [d.name, { sizeBytes: d.size, physical: d.physical ?? '' }]));
-  } finally {
-    clearTimeout(timer);
-  }
+async function readSysText(path: string): Promise<string | undefined> {
+  return readFile(path, 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+}
+
+/** lsblk's kind column, as systeminformation derives it from lsblk's TYPE and ROTA, from sysfs alone. */
+async function readDeviceKind(name: string, base: string): Promise<string> {
+  // Partitions, loop, device-mapper and md devices are not physical disks: no kind, as lsblk → systeminformation says.
+  if ((await readSysText(join(base, 'partition'))) !== undefined || /^(loop|dm-|md)/.test(name)) return '';
+  if (/^sr\d/.test(name)) return 'CD/DVD';
+  return (await readSysText(join(base, 'queue', 'rotational'))) === '0' ? 'SSD' : 'HDD';
+}
+
+/**
+ * Size and kind of every block device, by kernel name, read from `<sysRoot>/class/block/<dev>/`
+ * (`size` in 512-byte sectors, `queue/rotational`, `partition`): what lsblk itself reads. No child
+ * process (so nothing can hang or pile up at each refresh), and `--sys-root` applies. The values are
+ * checked against systeminformation's `blockDevices()` (lsblk) in test/systeminformation.test.ts.
+ */
+export async function readBlockDeviceInfo(sysRoot = '/sys'): Promise<Map<string, DiskInfo>> {
+  const dir = join(sysRoot, 'class', 'block');
+  const names = await readdir(dir);
+  const entries = await Promise.all(
+    names.map(async (name): Promise<[string, DiskInfo] | undefined> => {
+      const base = join(dir, name);
+      const sectors = Number(await readSysText(join(base, 'size')));
+      if (!Number.isSafeInteger(sectors)) return undefined;
+      return [name, { sizeBytes: sectors * 512, physical: await readDeviceKind(name, base) }];
+    }),
+  );
+  return new Map(entries.filter((entry) => entry !== undefined));
 }
 
 /** Creates a reader that keeps its own baseline; each `read()` returns shares and rates since the previous one. */
@@ -106,11 +126,11 @@ export function createIowaitReader(options: IowaitReaderOptions) {
     const read = options.readDiskInfo;
     if (!read || diskInfoInflight || clock() - diskInfoAtMs < refreshMs) return;
     diskInfoAtMs = clock();
-    // Not awaited: lsblk must never delay a collection; the next one picks the result up.
+    // Not awaited: a slow sysfs must never delay a collection; the next one picks the result up.
     diskInfoInflight = read()
       .then((info) => {
         diskInfo = info;
-        log.transition('disk-info', info.size > 0 ? 'ok' : 'empty', info.size > 0 ? 'debug' : 'warn', info.size > 0 ? 'device size/kind from systeminformation' : 'systeminformation found no block devices (is lsblk installed?); the size and kind columns stay empty');
+        log.transition('disk-info', info.size > 0 ? 'ok' : 'empty', info.size > 0 ? 'debug' : 'warn', info.size > 0 ? 'device size/kind from sysfs' : `no block devices under ${join(sysRoot, 'class', 'block')} (is --sys-root right?); the size and kind columns stay empty`);
       })
       .catch((error: unknown) => {
         log.transition('disk-info', 'failed', 'warn', 'cannot read block device metadata; the size and kind columns stay empty', { error: describeError(error) });

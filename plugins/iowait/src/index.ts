@@ -55,7 +55,7 @@ export interface IowaitOptions {
   diskExclude: RegExp | undefined;
   /** Keep partitions in the table. @default false */
   diskPartitions: boolean;
-  /** Size/kind columns from systeminformation (lsblk). @default true */
+  /** Size/kind columns from <sys-root>/class/block. @default true */
   diskInfo: boolean;
 }
 
@@ -156,7 +156,7 @@ export const plugin = definePlugin({
       parse: (value) => (parseDiskExclude(value), value),
     },
     { flags: '--disk-partitions', description: 'show partitions in the block device table', default: false, env: 'SCOPE_IOWAIT_DISK_PARTITIONS' },
-    { flags: '--no-disk-info', description: 'leave out the size/kind columns (no lsblk via systeminformation)' },
+    { flags: '--no-disk-info', description: 'leave out the size/kind columns (read from <sys-root>/class/block)' },
   ],
   create(ctx) {
     const options = resolveIowaitOptions(ctx.options);
@@ -171,7 +171,7 @@ export const plugin = definePlugin({
       log: ctx.log,
       diskExclude: options.diskExclude,
       includePartitions: options.diskPartitions,
-      readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo() : undefined,
+      readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo(ctx.sysRoot) : undefined,
     });
     return {
       async collect({ report, now, hostId, metrics }) {
