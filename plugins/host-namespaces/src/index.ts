@@ -1,10 +1,12 @@
 /**
  * host-namespaces: every Linux namespace on the host as a multicolumn table on the host node (like lsns),
- * and, when Docker is reachable, which namespaces each container shares with the host.
+ * and, when the container runtime (Docker, or containerd/CRI-O through CRI) is reachable, which namespaces each
+ * container shares with the host.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { containerNodeId, definePlugin, hostNodeId, parsePositiveInt, type Logger, type PluginOption, type ReportBuilder } from '@scope-plugins/core';
-import { createDockerInventory, dockerHostOption, type DockerInventory } from '@scope-plugins/docker';
+import { containerRuntimeOption, createContainerInventory, isCriContainerRecord, runtimeEndpointOption, type ContainerInventory, type ContainerRuntimeChoice, type RuntimeContainerRecord } from '@scope-plugins/cri';
+import { dockerHostOption } from '@scope-plugins/docker';
 import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceScan, type NamespaceSourceName } from './collect.js';
 import { HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
 import {
@@ -131,10 +133,12 @@ export const options: PluginOption[] = [
     env: 'HOST_NAMESPACES_PASSWD_FILE',
     default: '/etc/passwd',
   },
+  containerRuntimeOption,
+  runtimeEndpointOption,
   dockerHostOption,
   {
     flags: '--no-docker',
-    description: 'do not follow Docker (no container metadata)',
+    description: 'do not follow the container runtime, Docker or CRI (no container metadata)',
   },
 ];
 
@@ -197,7 +201,13 @@ export const plugin = definePlugin({
     const inventory =
       ctx.options['docker'] === false
         ? undefined
-        : createDockerInventory({ log, signal: ctx.signal, ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}) });
+        : createContainerInventory({
+            log,
+            signal: ctx.signal,
+            runtime: (ctx.options['containerRuntime'] as ContainerRuntimeChoice | undefined) ?? 'auto',
+            ...(typeof ctx.options['runtimeEndpoint'] === 'string' ? { endpoint: ctx.options['runtimeEndpoint'] } : {}),
+            ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}),
+          });
 
     let waitedForDocker = false;
     // The cached source hands back the same scan object while nothing changed: the table is rebuilt only on change.
@@ -233,15 +243,36 @@ export const plugin = definePlugin({
   },
 });
 
+/** The namespace types a CRI pod asked to share with the node, in {@link SHARING_TYPES} order. */
+const DECLARED_TYPES = [['network', 'net'], ['pid', 'pid'], ['ipc', 'ipc']] as const;
+
+/**
+ * For running CRI containers whose namespaces cannot be read (no pid from the runtime, or not in this /proc):
+ * what the pod's sandbox declared (host network/PID/IPC), marked as such. Docker containers get nothing here,
+ * as before: their sharing is only ever reported from /proc.
+ */
+function reportDeclaredOnly(report: ReportBuilder, containers: readonly RuntimeContainerRecord[]): void {
+  for (const container of containers) {
+    if (!isCriContainerRecord(container)) continue;
+    const declared = DECLARED_TYPES.filter(([flag]) => container.hostNamespaces[flag]).map(([, type]) => type);
+    report
+      .topology('Container')
+      .node(containerNodeId(container.id))
+      .latest(SHARED_KEY, `${declared.length > 0 ? declared.join(', ') : 'none'} (declared by the pod)`);
+  }
+}
+
 /**
  * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided
  * by comparing inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds
  * whatever flags the container was started with. Nothing is added while Docker is unreachable.
  * Returns, per readable container, the types it shares (for the metrics).
  */
-function reportContainers(report: ReportBuilder, inventory: DockerInventory, procRoot: string, log: Logger): NamespaceType[][] {
+function reportContainers(report: ReportBuilder, inventory: ContainerInventory<RuntimeContainerRecord>, procRoot: string, log: Logger): NamespaceType[][] {
   const sharing: NamespaceType[][] = [];
-  const running = [...inventory.containers().values()].filter((c) => c.running && c.pid > 0);
+  const all = [...inventory.containers().values()];
+  const running = all.filter((c) => c.running && c.pid > 0);
+  reportDeclaredOnly(report, all.filter((c) => c.running && c.pid === 0));
   if (running.length === 0) return sharing;
   const host = readHostNamespaces(procRoot);
   if (!host) {
@@ -255,6 +286,7 @@ function reportContainers(report: ReportBuilder, inventory: DockerInventory, pro
     if (!namespaces) {
       // The container stopped since the inventory saw it, or its pid is not in this /proc (no host pid namespace).
       unreadable++;
+      reportDeclaredOnly(report, [container]);
       continue;
     }
     const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
