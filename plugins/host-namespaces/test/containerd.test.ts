@@ -1,28 +1,28 @@
 import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, type Report } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { missingContainerdComponents, runTestPod, startTestContainerd, type TestContainerd, type TestPod } from '@scope-plugins/cri/testing';
 import { CONTAINER_NS_PREFIX, SHARED_KEY, plugin } from '../src/index.js';
 
 const missing = missingContainerdComponents();
-const haveContainerd = requireComponent(
-  'containerd + CRI',
-  missing.length === 0 && process.getuid?.() === 0,
-  `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`,
-);
+const haveContainerd = missing.length === 0 && process.getuid?.() === 0;
+const HOW_TO_GET_CONTAINERD = `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`;
 
 async function inode(pid: number, type: string): Promise<string> {
   return /\[(\d+)\]/.exec(await readlink(`/proc/${pid}/ns/${type}`))?.[1] ?? 'unreadable';
 }
 
-describe.runIf(haveContainerd)('container namespaces of CRI pods against a real containerd', () => {
+describe('container namespaces of CRI pods against a real containerd', () => {
   let containerd: TestContainerd;
   let test: TestPlugin;
   const pods: Record<'hostNetwork' | 'isolated' | 'hostPidIpc', TestPod> = {} as never;
 
+  beforeEach((ctx) => requireComponent(ctx, 'containerd + CRI', haveContainerd, HOW_TO_GET_CONTAINERD));
+
   beforeAll(async () => {
+    if (!haveContainerd) return;
     containerd = await startTestContainerd();
     const kubeletRoot = join(containerd.dir, 'kubelet');
     pods.hostNetwork = await runTestPod(containerd.cri, { name: 'node-exporter', namespace: 'monitoring', kubeletRoot, hostNetwork: true });
