@@ -11,6 +11,7 @@ import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type 
 import { HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
 import {
   COLUMNS,
+  DEFAULT_COMMAND_MAX_CHARS,
   NAMESPACE_TYPES,
   buildNamespaceTable,
   compareWithHost,
@@ -21,6 +22,7 @@ import {
 
 export {
   COLUMNS,
+  DEFAULT_COMMAND_MAX_CHARS,
   INODE_PAD_WIDTH,
   MORE_ROW_ID,
   NAMESPACE_TYPES,
@@ -90,8 +92,6 @@ export const DOCKER_FIRST_SYNC_WAIT_MS = 1000;
 /** @default 200 */
 export const DEFAULT_MAX_ROWS = 200;
 
-/** @default 60 */
-export const DEFAULT_COMMAND_MAX_CHARS = 60;
 
 function parseSource(text: string): NamespaceSourceName {
   if (text !== 'proc' && text !== 'lsns') throw new TypeError(`--source must be "proc" or "lsns", got ${JSON.stringify(text)}`);
@@ -115,7 +115,7 @@ export const options: PluginOption[] = [
   },
   {
     flags: '--command-max-chars <n>',
-    description: 'longer commands are shortened with "…" in the Command column (the full text goes to the Full command column)',
+    description: 'longer commands are cut with "…" in the Command column (Scope shows a long cell whole on hover; this bounds the report size)',
     env: 'HOST_NAMESPACES_COMMAND_MAX_CHARS',
     default: DEFAULT_COMMAND_MAX_CHARS,
     parse: parsePositiveInt('--command-max-chars'),
@@ -164,7 +164,8 @@ export const plugin = definePlugin({
   metrics: HOST_NAMESPACES_METRIC_FAMILIES,
   topologies: {
     Host: {
-      metadataTemplates: [{ id: TOTAL_KEY, label: 'Namespaces', dataType: 'number', from: 'latest', priority: 8 }],
+      // Priorities: none collides with the probe's own rows (shared/core PROTOCOL-NOTES.md) or another plugin's.
+      metadataTemplates: [{ id: TOTAL_KEY, label: 'Namespaces', dataType: 'number', from: 'latest', priority: 8.5 }],
       tableTemplates: [
         {
           id: `${PLUGIN_ID}-table`,
@@ -178,13 +179,12 @@ export const plugin = definePlugin({
             { id: COLUMNS.pid, label: 'PID', dataType: 'number' },
             { id: COLUMNS.user, label: 'User' },
             { id: COLUMNS.command, label: 'Command' },
-            { id: COLUMNS.fullCommand, label: 'Full command' },
           ],
         },
       ],
     },
     Container: {
-      metadataTemplates: [{ id: SHARED_KEY, label: 'Namespaces shared with host', from: 'latest', priority: 4 }],
+      metadataTemplates: [{ id: SHARED_KEY, label: 'Namespaces shared with host', from: 'latest', priority: 3.5 }],
       tableTemplates: [{ id: `${PLUGIN_ID}-container`, label: 'Namespaces', prefix: CONTAINER_NS_PREFIX, type: 'property-list' }],
     },
   },
@@ -295,7 +295,7 @@ function reportContainers(report: ReportBuilder, inventory: ContainerInventory<R
     for (const type of NAMESPACE_TYPES) {
       const inode = namespaces[type];
       if (inode === undefined) continue;
-      // Every row says the truth (time is always the host's under Docker); the summary above lists only the risky types.
+      // The summary above lists exactly the rows marked (host) here.
       rows[type] = inode === host.namespaces[type] ? `${inode} (host)` : inode;
     }
     report

@@ -182,8 +182,10 @@ export const COLUMNS = {
   pid: 'pid',
   user: 'user',
   command: 'command',
-  fullCommand: 'cmdline',
 } as const;
+
+/** Longest command kept in the Command cell (the UI shows the whole cell on hover; this bounds the report). */
+export const DEFAULT_COMMAND_MAX_CHARS = 500;
 
 /** Shortens `text` to at most `maxChars` characters, ending with `…` when cut. */
 export function shortenCommand(text: string, maxChars: number): string {
@@ -198,7 +200,10 @@ export interface NamespaceTableOptions {
   types?: readonly NamespaceType[];
   /** Rows shown before the "N more" row. @default Infinity */
   maxRows?: number;
-  /** Commands longer than this are shortened in the Command column (full text in the Full command column). @default 60 */
+  /**
+   * Commands longer than this are cut with `…` in the Command column. Scope's table cuts a long cell to
+   * the column's width itself and shows the whole value on hover, so this only bounds the report's size. @default 500
+   */
   commandMaxChars?: number;
 }
 
@@ -221,7 +226,7 @@ export interface NamespaceTable {
 export function buildNamespaceTable(records: readonly NamespaceRecord[], options: NamespaceTableOptions = {}): NamespaceTable {
   const types = new Set<string>(options.types ?? NAMESPACE_TYPES);
   const maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
-  const commandMaxChars = options.commandMaxChars ?? 60;
+  const commandMaxChars = options.commandMaxChars ?? DEFAULT_COMMAND_MAX_CHARS;
   const rejected: NamespaceTable['rejected'] = [];
   const accepted: Array<{ id: string; record: NamespaceRecord }> = [];
   for (const record of records) {
@@ -237,7 +242,9 @@ export function buildNamespaceTable(records: readonly NamespaceRecord[], options
   const rows: TableRows = {};
   const shown = accepted.slice(0, maxRows);
   for (const { id, record } of shown) {
-    const command = shortenCommand(record.command, commandMaxChars);
+    // Never empty: a process without a command line (a kernel thread) has its comm, and a namespace whose
+    // lowest pid could not be read says so rather than leaving a blank cell.
+    const command = record.command === '' ? '(unreadable)' : shortenCommand(record.command, commandMaxChars);
     rows[id] = {
       [COLUMNS.ns]: record.inode,
       [COLUMNS.type]: record.type,
@@ -245,7 +252,6 @@ export function buildNamespaceTable(records: readonly NamespaceRecord[], options
       [COLUMNS.pid]: record.pid,
       [COLUMNS.user]: record.user,
       [COLUMNS.command]: command,
-      [COLUMNS.fullCommand]: command === record.command ? undefined : record.command,
     };
   }
   const hidden = accepted.length - shown.length;
@@ -283,8 +289,12 @@ export interface ContainerNamespaces {
   sharedWithHost: NamespaceType[];
 }
 
-/** Namespace types whose sharing with the host is flagged on containers (mnt is never shared by a runtime; time is shared by all). */
-export const SHARING_TYPES: readonly NamespaceType[] = ['net', 'pid', 'ipc', 'uts', 'cgroup', 'user'];
+/**
+ * Namespace types compared with the host's for a container's "Namespaces shared with host": every type, so
+ * the summary agrees row for row with the container's namespaces table (`time` too: Docker never gives a
+ * container its own time namespace, so it is listed for every container, and that is the truth).
+ */
+export const SHARING_TYPES: readonly NamespaceType[] = NAMESPACE_TYPES;
 
 /** Compares a container's namespace inodes with the host's, for the {@link SHARING_TYPES} both sides have. */
 export function compareWithHost(container: Partial<Record<NamespaceType, string>>, host: Partial<Record<NamespaceType, string>>): ContainerNamespaces {

@@ -1,7 +1,7 @@
 import { readlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { containerNodeId, hostNodeId, type Report } from '@scope-plugins/core';
-import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { pingDocker, runDocker } from '@scope-plugins/docker/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONTAINER_NS_PREFIX, SHARED_KEY, TABLE_PREFIX, plugin } from '../src/index.js';
@@ -70,6 +70,19 @@ describe('container namespaces against the real Docker engine', () => {
     // Container nodes carry only this plugin's keys: no table key leaks onto them.
     const keys = Object.keys(containerNode(report, noNet.id)?.latest ?? {});
     expect(keys.every((key) => key.startsWith('host-namespaces_') && !key.startsWith(TABLE_PREFIX))).toBe(true);
+  });
+
+  it('what a user reads: the summary agrees with the namespaces table, row for row (time included)', async () => {
+    const report = await test.waitForReport((r) => Object.values(containers).every((c) => latestOf(r, c.id, `${CONTAINER_NS_PREFIX}time`) !== undefined), 20_000);
+    for (const { id } of Object.values(containers)) {
+      const details = renderNode(report, 'Container', containerNodeId(id));
+      const summary = details.metadata.find((row) => row.label === 'Namespaces shared with host')!.value;
+      const table = details.tables.find((t) => t.label === 'Namespaces')!;
+      const marked = table.rows.flatMap((row) => Object.entries(row.cells)).filter(([, value]) => value.endsWith(' (host)')).map(([type]) => type);
+      expect(summary.split(', ').sort()).toEqual(marked.sort());
+      // Docker never gives a container its own time namespace: both views say so.
+      expect(summary.split(', ')).toContain('time');
+    }
   });
 
   it('passes the doctor with container nodes in the report', async () => {

@@ -1,6 +1,6 @@
 import { execaSync } from 'execa';
 import { createLogger, hostNodeId, type Report } from '@scope-plugins/core';
-import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
 import { startUnshare, type Unshared } from './helpers/unshare.js';
@@ -85,9 +85,8 @@ describe('served over the plugin socket, on the real host', () => {
       nprocs: '2',
       pid: String(unshared.parentPid),
       user: 'root',
-      // 60 characters at most: 59 of the command line and an ellipsis; the full line in its own column.
-      command: `${UNSHARE_LINE.slice(0, 59)}…`,
-      cmdline: UNSHARE_LINE,
+      // The whole command line in the one Command column (cut only past --command-max-chars, 500).
+      command: UNSHARE_LINE,
     });
     expect(rows[buildRowId('pid', unshared.inodes.pid)]).toEqual({ ns: unshared.inodes.pid, type: 'pid', nprocs: '1', pid: String(unshared.childPid), user: 'root', command: 'sleep 60' });
     for (const type of ['mnt', 'uts', 'ipc'] as const) expect(rows[buildRowId(type, unshared.inodes[type])]?.['type']).toBe(type);
@@ -171,9 +170,13 @@ describe('definition', () => {
         { id: 'pid', label: 'PID', dataType: 'number' },
         { id: 'user', label: 'User' },
         { id: 'command', label: 'Command' },
-        { id: 'cmdline', label: 'Full command' },
       ],
     });
+    // What a user reads: six columns, and a Command in every row (the table cell shows it whole on hover).
+    const table = renderNode(report, 'Host', hostNodeId(HOST)).tables.find((t) => t.id === 'host-namespaces-table')!;
+    expect(table.columns.map((c) => c.label)).toEqual(['NS', 'Type', '# Procs', 'PID', 'User', 'Command']);
+    expect(table.rows.length).toBeGreaterThan(4);
+    expect(table.rows.filter((row) => !row.cells['Command'])).toEqual([]);
     const keys = Object.keys(report.Host?.nodes?.[hostNodeId(HOST)]?.latest ?? {});
     expect(keys.filter((key) => key.startsWith(TABLE_PREFIX) && !key.includes('___'))).toEqual([]);
     expect(Object.keys(report.Host?.table_templates ?? {}).map((id) => report.Host?.table_templates?.[id]?.prefix).filter((p) => p !== TABLE_PREFIX && p?.startsWith(TABLE_PREFIX))).toEqual([]);

@@ -145,16 +145,23 @@ describe('buildNamespaceTable', () => {
     const ids = Object.keys(table.rows);
     expect(ids).toEqual([...ids].sort());
     expect(ids.map((id) => table.rows[id]?.['ns'])).toEqual(sortNamespaces(records).map((r) => r.inode));
-    expect(table.rows['2-pid-00000000004026532180']).toEqual({ ns: '4026532180', type: 'pid', nprocs: 1, pid: 10118, user: 'root', command: 'sleep 300', cmdline: undefined });
+    expect(table.rows['2-pid-00000000004026532180']).toEqual({ ns: '4026532180', type: 'pid', nprocs: 1, pid: 10118, user: 'root', command: 'sleep 300' });
     expect(table.rows['1-net-00000000004026532181']).toEqual({
       ns: '4026532181',
       type: 'net',
       nprocs: 2,
       pid: 10116,
       user: 'root',
-      command: `${UNSHARE.slice(0, 59)}…`,
-      cmdline: UNSHARE,
+      // One Command column, never empty: the whole command line (the UI cuts it to the column and shows it on hover).
+      command: UNSHARE,
     });
+    expect(Object.values(table.rows).every((row) => typeof row['command'] === 'string' && row['command'] !== '')).toBe(true);
+  });
+
+  it('cuts a command only past --command-max-chars, with an ellipsis, in the same column', () => {
+    const table = buildNamespaceTable(records, { commandMaxChars: 60 });
+    expect(table.rows['1-net-00000000004026532181']?.['command']).toBe(`${UNSHARE.slice(0, 59)}…`);
+    expect(table.rows['2-pid-00000000004026532180']?.['command']).toBe('sleep 300');
   });
 
   it('keeps only the selected types', () => {
@@ -191,7 +198,7 @@ describe('buildNamespaceTable', () => {
     for (const key of keys) {
       const rest = key.slice(prefix.length);
       expect(rest.split('___')).toHaveLength(2);
-      expect(['ns', 'type', 'nprocs', 'pid', 'user', 'command', 'cmdline']).toContain(rest.split('___')[1]);
+      expect(['ns', 'type', 'nprocs', 'pid', 'user', 'command']).toContain(rest.split('___')[1]);
     }
     report.topology('Host').tableTemplate({ id: 't', label: 'Namespaces', prefix, type: 'multicolumn-table', columns: [{ id: 'ns', label: 'NS' }] });
     const body = { Plugins: [{ id: 'host-namespaces', label: 'x', interfaces: ['reporter' as const], api_version: '1' as const }], ...report.build() };
@@ -213,10 +220,10 @@ describe('buildNamespaceTable', () => {
 describe('container namespaces', () => {
   const host = { mnt: '1', net: '2', pid: '3', uts: '4', ipc: '5', user: '6', cgroup: '7', time: '8' };
 
-  it('flags the types a container shares with the host (never mnt or time)', () => {
+  it('flags every type a container shares with the host, time included, as its namespaces table marks them', () => {
     expect(compareWithHost({ ...host, mnt: '11', pid: '13', ipc: '15', uts: '14', cgroup: '17' }, host)).toEqual({
       namespaces: { ...host, mnt: '11', pid: '13', ipc: '15', uts: '14', cgroup: '17' },
-      sharedWithHost: ['net', 'user'],
+      sharedWithHost: ['net', 'user', 'time'],
     });
     expect(compareWithHost({ net: '12' }, host).sharedWithHost).toEqual([]);
   });

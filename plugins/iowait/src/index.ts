@@ -119,7 +119,6 @@ export const plugin = definePlugin({
         { id: LATEST_KEYS.idle, label: 'Idle %', dataType: 'number', from: 'latest', priority: 1.2 },
         { id: LATEST_KEYS.psiSome, label: 'IO pressure some (avg10) %', dataType: 'number', from: 'latest', priority: 1.3 },
         { id: LATEST_KEYS.psiFull, label: 'IO pressure full (avg10) %', dataType: 'number', from: 'latest', priority: 1.4 },
-        { id: LATEST_KEYS.mode, label: 'IO wait graph', from: 'latest', priority: 10.1 },
       ],
       tableTemplates: [
         {
@@ -183,6 +182,7 @@ export const plugin = definePlugin({
           windows[IDLE_METRIC].push(sample.cpu.percent.idle, now);
         }
         const node = report.topology('Host').node(hostNodeId(hostId));
+        // Machine-readable only (no template, so no row): the graph's own label already reads "IO Wait" or "Idle".
         node.latest(LATEST_KEYS.mode, mode);
         if (sample.cpu) {
           node.latest(LATEST_KEYS.iowait, formatNumber(sample.cpu.percent.iowait)).latest(LATEST_KEYS.idle, formatNumber(sample.cpu.percent.idle));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { diagnoseReportBody, hostNodeId, type Report, type Sample } from '@scope-plugins/core';
-import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DISK_TABLE_PREFIX, IDLE_METRIC, IOWAIT_METRIC, LATEST_KEYS, SWITCH_TO_IDLE, SWITCH_TO_IOWAIT, plugin, resolveIowaitOptions } from '../src/index.js';
 import { canRun, hostNode, readRawCpu, runIostat, sleep, startIo, type RawCpu } from './helpers.js';
@@ -48,6 +48,20 @@ describe('resolveIowaitOptions', () => {
 });
 
 describe('the plugin on the real host, over its socket', () => {
+  it('what a user reads: every row is human text (the mode is named by the graph label, not by a raw mode row)', async () => {
+    const p = await start();
+    const before = await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 1, 10_000);
+    const read = (report: Report) => renderNode(report, 'Host', NODE_ID);
+    const rows = [...read(before).metadata, ...read(before).moreMetadata];
+    expect(rows.map((r) => r.label)).toEqual(['IO wait %', 'Idle %', ...(hasPsi ? ['IO pressure some (avg10) %', 'IO pressure full (avg10) %'] : [])].slice(0, rows.length));
+    for (const row of rows) expect(Number.isFinite(Number(row.value)), `${row.label}: ${row.value}`).toBe(true);
+    expect(read(before).metrics.map((m) => m.label)).toEqual(['IO Wait']);
+    await p.control(SWITCH_TO_IDLE, NODE_ID);
+    const after = await p.waitForReport((r) => samples(r, IDLE_METRIC).length >= 1, 10_000);
+    expect(read(after).metrics.map((m) => m.label)).toEqual(['Idle']);
+    expect([...read(after).metadata, ...read(after).moreMetadata].map((r) => r.value)).not.toContain('idle');
+  });
+
   it('serves the host node: metric history, metadata, device table, the inactive control; the doctor finds nothing', async () => {
     const p = await start();
     const report = await p.waitForReport((r) => samples(r, IOWAIT_METRIC).length >= 2, 10_000);

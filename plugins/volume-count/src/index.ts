@@ -17,7 +17,7 @@ export {
   type KubernetesVolumeType,
 } from './kubernetes.js';
 export { MAX_CONTAINER_SERIES, MOUNT_TYPES, VOLUME_COUNT_METRICS, VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
-export { buildMountRows, countMounts, parseContainerMounts, type ContainerMount, type MountCounts } from './parse.js';
+export { SHORT_ID_CHARS, buildMountRows, countMounts, describeMountDetails, describeMountSource, parseContainerMounts, type ContainerMount, type MountCounts } from './parse.js';
 
 /** How long start-up waits for the first Docker sync before serving anyway. */
 const FIRST_SYNC_WAIT_MS = 5000;
@@ -54,10 +54,11 @@ export const plugin = definePlugin({
           label: 'Mounts',
           prefix: MOUNTS_TABLE_PREFIX,
           type: 'multicolumn-table',
+          // Destination first: it names the mount (unique per container); Scope shows only these columns.
           columns: [
+            { id: 'destination', label: 'Destination' },
             { id: 'type', label: 'Type' },
             { id: 'source', label: 'Volume / source' },
-            { id: 'destination', label: 'Destination' },
             { id: 'read_only', label: 'Read-only' },
             { id: 'details', label: 'Driver / propagation / options' },
           ],

@@ -84,21 +84,42 @@ export function countMounts(mounts: readonly ContainerMount[]): MountCounts {
   return counts;
 }
 
+/** Docker names an anonymous volume with 64 random hex digits. */
+const ANONYMOUS_VOLUME = /^[0-9a-f]{64}$/;
+
+/** Like Docker's CLI shows ids: the first 12 hex digits. */
+export const SHORT_ID_CHARS = 12;
+
+/** The Volume / source cell: the volume name (anonymous ones shortened), the host path, or `tmpfs`. */
+export function describeMountSource(mount: ContainerMount): string | undefined {
+  if (mount.type === 'volume' && ANONYMOUS_VOLUME.test(mount.source)) return `${mount.source.slice(0, SHORT_ID_CHARS)} (anonymous)`;
+  if (mount.type === 'tmpfs') return 'tmpfs';
+  return mount.source || undefined;
+}
+
+/** The details cell: driver, propagation or tmpfs options; an anonymous volume's full name stays readable here. */
+export function describeMountDetails(mount: ContainerMount): string | undefined {
+  if (mount.type === 'volume' && ANONYMOUS_VOLUME.test(mount.source)) return `${mount.details || 'local'}, full name ${mount.source}`;
+  // An empty cell reads as "unknown": Docker mounts a tmpfs given no options with its defaults (no size limit).
+  if (mount.type === 'tmpfs') return mount.details || 'default options, no size limit';
+  return mount.details || undefined;
+}
+
 /**
  * Table rows for the mounts, keyed by a zero-padded index (`000`, `001`, ...) in destination order: Scope sorts
  * rows by id as strings, and an index can never contain the `___` cell separator the way a path could.
- * Empty cells are left out.
+ * Every row has its Destination (first column: it names the mount), Type, source and Read-only cells.
  */
 export function buildMountRows(mounts: readonly ContainerMount[]): TableRows {
   const width = Math.max(3, String(mounts.length - 1).length);
   const rows: TableRows = {};
   mounts.forEach((mount, index) => {
     rows[String(index).padStart(width, '0')] = {
-      type: mount.type || undefined,
-      source: mount.source || undefined,
       destination: mount.destination,
+      type: mount.type || undefined,
+      source: describeMountSource(mount),
       read_only: mount.readOnly ? 'yes' : 'no',
-      details: mount.details || undefined,
+      details: describeMountDetails(mount),
     };
   });
   return rows;

@@ -21,7 +21,7 @@ describe('collectVolumeCounts', () => {
     const values = (id: string) => Object.fromEntries(Object.entries(nodes[`${id};<container>`]?.latest ?? {}).map(([k, v]) => [k, v.value]));
     expect(values(none.id)).toEqual({ volume_count: '0', volume_count_volumes: '0', volume_count_binds: '0', volume_count_tmpfs: '0' });
     const cells = values(all.id);
-    expect(Object.keys(cells).filter((k) => k.startsWith('volume_count_mount_'))).toHaveLength(6 * 4 + 4);
+    expect(Object.keys(cells).filter((k) => k.startsWith('volume_count_mount_'))).toHaveLength(6 * 5);
     expect(cells).toMatchObject({
       volume_count: '6',
       volume_count_volumes: '3',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, type Report, type ReportNode } from '@scope-plugins/core';
-import { pollReport, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { pollReport, renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '@scope-plugins/docker/testing';
 import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
 
@@ -107,14 +107,19 @@ describe('volume-count against a real dockerd', () => {
     });
     expect(countsOf(node)).toEqual({ total: '6', volume: '3', bind: '1', tmpfs: '2' });
     expect(tableOf(node)).toEqual({
-      '000': { type: 'volume', source: mount('/anon').Name!, destination: '/anon', read_only: 'no', details: mount('/anon').Driver! },
+      '000': { type: 'volume', source: `${mount('/anon').Name!.slice(0, 12)} (anonymous)`, destination: '/anon', read_only: 'no', details: `${mount('/anon').Driver!}, full name ${mount('/anon').Name!}` },
       '001': { type: 'bind', source: bindDir, destination: '/bind', read_only: 'yes', details: mount('/bind').Propagation },
       '002': { type: 'volume', source: 'vc-named', destination: '/data', read_only: 'no', details: 'local' },
       '003': { type: 'volume', source: 'vc-named', destination: '/data2', read_only: 'yes', details: 'local' },
-      '004': { type: 'tmpfs', destination: '/mtmp', read_only: 'no', details: 'size=65536' },
-      '005': { type: 'tmpfs', destination: '/scratch', read_only: 'no', details: info.HostConfig.Tmpfs!['/scratch']! },
+      '004': { type: 'tmpfs', source: 'tmpfs', destination: '/mtmp', read_only: 'no', details: 'size=65536' },
+      '005': { type: 'tmpfs', source: 'tmpfs', destination: '/scratch', read_only: 'no', details: info.HostConfig.Tmpfs!['/scratch']! },
     });
     expect(mount('/anon').Name).toMatch(/^[0-9a-f]{64}$/);
+    // As a user reads it: the Destination names each row, and no row has an empty cell.
+    const mounts = renderNode(report, 'Container', containerNodeId(ids['all']!)).tables.find((t) => t.label === 'Mounts')!;
+    expect(mounts.columns.map((c) => c.label)).toEqual(['Destination', 'Type', 'Volume / source', 'Read-only', 'Driver / propagation / options']);
+    expect(mounts.rows.map((r) => r.cells['Destination'])).toEqual(['/anon', '/bind', '/data', '/data2', '/mtmp', '/scratch']);
+    expect(mounts.rows.filter((r) => Object.keys(r.cells).length !== 5)).toEqual([]);
     expect(mount('/bind').Propagation).toBe('rprivate');
 
     const stopped = await inspect(ids['stopped']!);
@@ -122,7 +127,7 @@ describe('volume-count against a real dockerd', () => {
     expect(countsOf(stoppedNode)).toEqual({ total: '2', volume: '0', bind: '1', tmpfs: '1' });
     expect(tableOf(stoppedNode)).toEqual({
       '000': { type: 'bind', source: bindDir, destination: '/b2', read_only: 'no', details: stopped.Mounts[0]!.Propagation },
-      '001': { type: 'tmpfs', destination: '/ro-tmp', read_only: 'yes', details: 'ro' },
+      '001': { type: 'tmpfs', source: 'tmpfs', destination: '/ro-tmp', read_only: 'yes', details: 'ro' },
     });
     expect(countsOf(containerNodes(report)[containerNodeId(ids['none']!)])).toEqual({ total: '0', volume: '0', bind: '0', tmpfs: '0' });
     expect(tableOf(containerNodes(report)[containerNodeId(ids['none']!)])).toEqual({});

@@ -59,12 +59,23 @@ describe('buildMountRows', () => {
   it('keys rows by a zero-padded index that sorts like the mounts and never contains ___', () => {
     const rows = buildMountRows(parseContainerMounts(fixture('docker-20.10.24-inspect-all-mount-kinds.json')));
     expect(rows).toEqual({
-      '000': { type: 'volume', source: ANON, destination: '/anon', read_only: 'no', details: 'local' },
+      '000': { type: 'volume', source: `${ANON.slice(0, 12)} (anonymous)`, destination: '/anon', read_only: 'no', details: `local, full name ${ANON}` },
       '001': { type: 'bind', source: '/tmp/vc-bind', destination: '/bind', read_only: 'yes', details: 'rshared' },
       '002': { type: 'volume', source: 'vc-named', destination: '/data', read_only: 'no', details: 'local' },
       '003': { type: 'volume', source: 'vc-named', destination: '/data2', read_only: 'yes', details: 'local' },
-      '004': { type: 'tmpfs', source: undefined, destination: '/mtmp', read_only: 'no', details: 'size=65536' },
-      '005': { type: 'tmpfs', source: undefined, destination: '/scratch', read_only: 'no', details: 'size=1m,mode=1777' },
+      '004': { type: 'tmpfs', source: 'tmpfs', destination: '/mtmp', read_only: 'no', details: 'size=65536' },
+      '005': { type: 'tmpfs', source: 'tmpfs', destination: '/scratch', read_only: 'no', details: 'size=1m,mode=1777' },
+    });
+  });
+
+  it('fills every cell of a tmpfs given no options, and keeps named volumes whole', () => {
+    const rows = buildMountRows([
+      { type: 'tmpfs', source: '', destination: '/t', readOnly: false, details: '' },
+      { type: 'volume', source: 'a'.repeat(63), destination: '/v', readOnly: false, details: 'local' },
+    ]);
+    expect(rows).toEqual({
+      '000': { destination: '/t', type: 'tmpfs', source: 'tmpfs', read_only: 'no', details: 'default options, no size limit' },
+      '001': { destination: '/v', type: 'volume', source: 'a'.repeat(63), read_only: 'no', details: 'local' },
     });
   });
 

@@ -80,11 +80,11 @@ describe('volume-count against podman\'s Docker-compatible API', () => {
     ]);
     expect(latest('volume_count')).toBe('5');
     expect(tableOf(node)).toEqual({
-      '000': { type: 'volume', source: mount('/anon').Name!, destination: '/anon', read_only: 'no', details: mount('/anon').Driver! },
+      '000': { type: 'volume', source: `${mount('/anon').Name!.slice(0, 12)} (anonymous)`, destination: '/anon', read_only: 'no', details: `${mount('/anon').Driver!}, full name ${mount('/anon').Name!}` },
       '001': { type: 'bind', source: bindDir, destination: '/bind', read_only: 'yes', details: mount('/bind').Propagation },
       '002': { type: 'volume', source: 'pnamed', destination: '/data', read_only: 'no', details: mount('/data').Driver! },
-      '003': { type: 'tmpfs', destination: '/mtmp', read_only: 'no', details: tmpfs['/mtmp']! },
-      '004': { type: 'tmpfs', destination: '/scratch', read_only: 'no', details: tmpfs['/scratch']! },
+      '003': { type: 'tmpfs', source: 'tmpfs', destination: '/mtmp', read_only: 'no', details: tmpfs['/mtmp']! },
+      '004': { type: 'tmpfs', source: 'tmpfs', destination: '/scratch', read_only: 'no', details: tmpfs['/scratch']! },
     });
     const diagnosis = await served.doctor();
     expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);

@@ -16,6 +16,7 @@ export {
   readHostId,
   validatePluginId,
 } from './protocol/ids.js';
+export { PROBE_PRIORITIES, findPriorityCollisions, type PriorityCollision, type PriorityRows } from './protocol/probe-rows.js';
 export { parseCgroupContainerId, readContainerIdOfPid } from './proc/cgroup.js';
 export { TOPOLOGY_NAMES, isTopologyKey, type TopologyKey, type TopologyName } from './protocol/topologies.js';
 export {

@@ -9,6 +9,7 @@ import { diagnosePoll, type Diagnosis } from '../doctor/diagnose.js';
 import type { Report } from '../report/types.js';
 
 export { requestPlugin, pollReport, type PollResult };
+export { renderNode, type RenderedNode, type RenderedRow, type RenderedTable } from './render.js';
 
 /** A plugin started on a temporary root, reachable over its real socket. `stop()` throws if the report guard ever had to remove something. */
 export interface TestPlugin {
