@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseReportBody, guardReport, inspectReport, readProbeNodes, type Report } from '../src/index.js';
 
 // The doctor must be right both ways: no alarm for what Scope shows, an alarm for what Scope loses.
-const CASES = new URL('../../../../shared/scope-decode-cases/', import.meta.url).pathname;
+const CASES = new URL('./fixtures/scope-decode-cases/', import.meta.url).pathname;
 const DOCTOR = new URL('../dist/doctor/cli.js', import.meta.url).pathname;
 const read = (file: string) => readFile(join(CASES, file), 'utf8');
 const pluginIdFor = (file: string) => (file.includes('-minimal-') || file.includes('-example-') ? 'demo' : file.endsWith('-partner.json') ? 'q' : 'p');

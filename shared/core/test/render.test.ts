@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Report } from '../src/index.js';
 import { renderNode } from '../src/testing/index.js';
 
-const CASES = new URL('../../../../shared/scope-decode-cases/', import.meta.url).pathname;
+const CASES = new URL('./fixtures/scope-decode-cases/', import.meta.url).pathname;
 
 describe('renderNode', () => {
   it('gives what the real Scope v1.13.2 app rendered for the example fixture (fixtures README, protocol §9)', async () => {
