@@ -412,7 +412,11 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
             return collector.body();
           },
           control: (request) => collector.control(request),
-          status: () => ({ ...health() }),
+          status: () => {
+            // The process's memory, for soak runs and operators; the plugin's own resources beside it.
+            const memory = process.memoryUsage();
+            return { ...health(), process: { pid: process.pid, rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external } };
+          },
         },
         log,
       ),
