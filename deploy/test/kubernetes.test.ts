@@ -44,6 +44,17 @@ function k8sMounts(container: Container): string[] {
     .sort();
 }
 
+/** The node's container runtime socket: compose (Docker hosts) mounts docker.sock, the DaemonSet (Kubernetes nodes) containerd's CRI socket. */
+const CRI_SOCKET = '/run/containerd/containerd.sock';
+const RUNTIME_SOCKET_MOUNTS = [`/var/run/docker.sock -> /var/run/docker.sock (ro)`, `${CRI_SOCKET} -> ${CRI_SOCKET} (ro)`];
+/** The environment that names the runtime: DOCKER_HOST in compose, the runtime and its CRI endpoint in the DaemonSet. */
+const RUNTIME_ENV = ['DOCKER_HOST', 'SCOPE_CONTAINER_RUNTIME', 'CONTAINER_RUNTIME_ENDPOINT'];
+
+/** Mounts with the runtime socket (whichever it is) written as one placeholder, to compare compose with Kubernetes. */
+function runtimeNeutral(mounts: string[]): string[] {
+  return mounts.map((m) => (RUNTIME_SOCKET_MOUNTS.includes(m) ? '<container runtime socket> (ro)' : m));
+}
+
 /** A compose service's mounts in the same form (`docker-compose config` writes host:container:mode). */
 function composeMounts(service: Record<string, any>): string[] {
   return (service['volumes'] as string[]).map((v) => {
@@ -148,6 +159,31 @@ describe('DaemonSet', () => {
   });
 });
 
+describe('container runtime socket (Kubernetes nodes run containerd, not Docker)', () => {
+  const runtimeVolumes = [...volumes.values()].filter((v) => v.hostPath?.path === CRI_SOCKET);
+
+  it('is the CRI socket only, typed Socket, so a node without it does not get an empty directory in its place', () => {
+    expect(runtimeVolumes.map((v) => v.hostPath)).toEqual([{ path: CRI_SOCKET, type: 'Socket' }]);
+    // Neither Docker's socket nor containerd's directories (shim sockets, runc state, images) reach any container.
+    const hostPaths = [...volumes.values()].map((v) => v.hostPath?.path ?? '');
+    expect(hostPaths.filter((p) => p.includes('docker') || p === '/run/containerd' || p.startsWith('/var/lib/containerd') || p.startsWith('/run/containerd/io.'))).toEqual([]);
+  });
+
+  it('is mounted read-only into exactly the plugins that follow containers, at the endpoint their environment names', () => {
+    const mounting = pod.containers.filter((c) => (c.volumeMounts ?? []).some((m) => m.name === runtimeVolumes[0]!.name)).map((c) => c.name).sort();
+    expect(mounting).toEqual(['host-namespaces', 'volume-count']);
+    for (const id of mounting) {
+      const c = containers.get(id)!;
+      expect(c.volumeMounts?.find((m) => m.name === runtimeVolumes[0]!.name), id).toEqual({ name: runtimeVolumes[0]!.name, mountPath: CRI_SOCKET, readOnly: true });
+      const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+      expect([env['SCOPE_CONTAINER_RUNTIME'], env['CONTAINER_RUNTIME_ENDPOINT'], env['DOCKER_HOST']], id).toEqual(['containerd', `unix://${CRI_SOCKET}`, undefined]);
+      // The socket is root-only: root, but still no capability beyond what the plugin needs for itself.
+      expect(c.securityContext?.runAsUser, id).toBe(0);
+    }
+    expect(containers.get('volume-count')!.securityContext?.capabilities?.add).toBeUndefined();
+  });
+});
+
 describe('agrees with docker-compose.yml', () => {
   const haveCompose = onPath('docker-compose');
   let services: Record<string, Record<string, any>> = {};
@@ -167,14 +203,17 @@ describe('agrees with docker-compose.yml', () => {
     expect(services[id]!['cap_drop']).toEqual(['ALL']);
   });
 
-  it.each(PLUGIN_IDS)('%s: same mounts (host path, container path, read-only)', (id) => {
-    expect(k8sMounts(containers.get(id)!)).toEqual(composeMounts(services[id]!));
+  it.each(PLUGIN_IDS)('%s: same mounts (host path, container path, read-only), the runtime socket being Docker\'s in compose and containerd\'s in Kubernetes', (id) => {
+    expect(runtimeNeutral(k8sMounts(containers.get(id)!))).toEqual(runtimeNeutral(composeMounts(services[id]!)));
   });
 
-  it.each(PLUGIN_IDS)('%s: same environment besides SCOPE_HOSTNAME', (id) => {
-    const k8sEnv = Object.fromEntries((containers.get(id)!.env ?? []).filter((e) => e.name !== 'SCOPE_HOSTNAME').map((e) => [e.name, e.value]));
-    const composeEnv = Object.fromEntries(Object.entries(services[id]!['environment'] as Record<string, string>).filter(([k]) => k !== 'SCOPE_HOSTNAME'));
+  it.each(PLUGIN_IDS)('%s: same environment besides SCOPE_HOSTNAME and the runtime\'s address', (id) => {
+    const k8sEnv = Object.fromEntries((containers.get(id)!.env ?? []).filter((e) => e.name !== 'SCOPE_HOSTNAME' && !RUNTIME_ENV.includes(e.name)).map((e) => [e.name, e.value]));
+    const composeEnv = Object.fromEntries(Object.entries(services[id]!['environment'] as Record<string, string>).filter(([k]) => k !== 'SCOPE_HOSTNAME' && !RUNTIME_ENV.includes(k)));
     expect(k8sEnv).toEqual(composeEnv);
+    // Where compose names Docker, the DaemonSet names containerd's CRI endpoint, and the other way round.
+    const names = (c: Container) => (c.env ?? []).map((e) => e.name).filter((n) => RUNTIME_ENV.includes(n)).sort();
+    expect(names(containers.get(id)!).length > 0, id).toBe('DOCKER_HOST' in (services[id]!['environment'] as Record<string, string>));
   });
 
   it('host pid exactly when a plugin needs it (compose pid: host)', () => {

@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, hasProblems, type Report, type ReportNode } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { missingContainerdComponents, runTestPod, startTestContainerd, type TestContainerd, type TestPod } from '@scope-plugins/cri/testing';
 import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
 
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const missing = missingContainerdComponents();
 const haveContainerd = missing.length === 0 && process.getuid?.() === 0;
 const howToGetContainerd = `missing ${missing.join(', ') || 'root'}: run as root after scripts/provision.sh (docker.io brings containerd, ctr and runc; podman brings containernetworking-plugins)`;
@@ -105,6 +108,17 @@ describe('volume-count against a real containerd (CRI)', () => {
     }
     // Only CRI containers are served: containerd's sandboxes (pause containers) are not containers to Scope.
     expect(Object.keys(containerNodes(report)).sort()).toEqual(pod.containerIds.map(containerNodeId).sort());
+  });
+
+  it('takes the runtime from SCOPE_CONTAINER_RUNTIME and CONTAINER_RUNTIME_ENDPOINT, as the DaemonSet sets them (the CLI with --once)', async () => {
+    const pod = pods[0]!;
+    const env = { ...process.env, SCOPE_CONTAINER_RUNTIME: 'containerd', CONTAINER_RUNTIME_ENDPOINT: containerd.endpoint };
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile('node', [CLI, '--once', '--root', join(containerd.dir, 'plugins-root')], { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => (error ? reject(new Error(err || error.message)) : resolve(out))),
+    );
+    const report = JSON.parse(stdout) as Report;
+    expect(Object.keys(containerNodes(report)).sort()).toEqual(pod.containerIds.map(containerNodeId).sort());
+    expect(valuesOf(containerNodes(report)[containerNodeId(pod.containerIds[0]!)])).toMatchObject({ volume_count: '8', volume_count_k8s_configmap: '2', volume_count_pod_namespace: 'shop' });
   });
 
   it('shows a created pod\'s container within 2 s and drops it within 2 s of the pod\'s removal', async () => {
