@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pollReport, pluginSocketPath } from '../shared/core/dist/index.js';
+import { describeRun } from './lib/stats.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -26,6 +27,8 @@ const execFileAsync = promisify(execFile);
 const CLK_TCK = 100;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../plugins/http-stats/dist/cli.js');
+// Program variants whose per-probe cost is measured: the default and, on x86_64, the register-reading one.
+const PROBE_COST_PROGRAMS = [undefined, ...(process.arch === 'x64' ? [here('../plugins/http-stats/bpf/http-stats-x86_64.bt')] : [])];
 const SERVERS = {
   'Node http (writev)': [process.execPath, here('../plugins/http-stats/test/servers/node-server.mjs')],
   'Python http.server (sendto)': ['python3', here('../plugins/http-stats/test/servers/python-server.py')],
@@ -115,8 +118,8 @@ async function runWrk(port) {
   return { rps, requests, errors };
 }
 
-async function startPlugin(root) {
-  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none', ...(process.env.PROGRAM ? ['--program', process.env.PROGRAM] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
+async function startPlugin(root, program = process.env.PROGRAM) {
+  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none', ...(program ? ['--program', program] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
   const [, bpftracePid] = await waitForLine(child.stderr, /tracing HTTP on syscall tracepoints.*bpftracePid=(\d+)/, 30_000, 'plugin');
   child.stderr.resume();
   return { child, bpftracePid: Number(bpftracePid) };
@@ -127,6 +130,61 @@ async function reportedTotal(root, pid) {
   if (!poll.ok) return NaN;
   const report = JSON.parse(poll.body);
   return Number(report.Process?.nodes?.[`${HOST};${pid}`]?.latest?.http_stats_requests_total?.value ?? 0);
+}
+
+/** Sets kernel.bpf_stats_enabled (run_time_ns/run_cnt per BPF program); always set back to 0 at exit. */
+function setBpfStats(on) {
+  writeFileSync('/proc/sys/kernel/bpf_stats_enabled', on ? '1' : '0');
+}
+process.on('exit', () => {
+  try {
+    setBpfStats(false);
+  } catch {
+    // Not root or no such sysctl: nothing was enabled.
+  }
+});
+
+/** run_cnt and run_time_ns of every BPF program bpftrace `pid` loaded, by program name, from bpftool. */
+function readProgramStats(pid) {
+  const programs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024 }));
+  const out = {};
+  for (const p of programs) {
+    if (!(p.pids ?? []).some((x) => x.pid === pid)) continue;
+    const entry = (out[p.name] ??= { runs: 0, ns: 0 });
+    entry.runs += p.run_cnt ?? 0;
+    entry.ns += p.run_time_ns ?? 0;
+  }
+  return out;
+}
+
+/**
+ * Where the tracing cost goes: one traced wrk window with the kernel's BPF statistics on, per program
+ * variant; nanoseconds per firing and firings per request for every probe. Not part of the throughput
+ * rounds (the statistics cost a little themselves).
+ */
+async function probeCosts(server, program) {
+  const root = await mkdtemp(join(tmpdir(), 'hs-bench-'));
+  const plugin = await startPlugin(root, program);
+  try {
+    setBpfStats(true);
+    const before = readProgramStats(plugin.bpftracePid);
+    const load = await runWrk(server.port);
+    const after = readProgramStats(plugin.bpftracePid);
+    setBpfStats(false);
+    const probes = Object.entries(after)
+      .map(([name, a]) => {
+        const runs = a.runs - (before[name]?.runs ?? 0);
+        const ns = a.ns - (before[name]?.ns ?? 0);
+        return { name, runs, nsPerRun: runs > 0 ? ns / runs : 0, runsPerRequest: runs / load.requests, nsPerRequest: ns / load.requests };
+      })
+      .filter((p) => p.runs > 0)
+      .sort((a, b) => b.nsPerRequest - a.nsPerRequest);
+    return { program: program ?? 'default', requests: load.requests, rps: load.rps, probes, totalNsPerRequest: probes.reduce((a, p) => a + p.nsPerRequest, 0) };
+  } finally {
+    setBpfStats(false);
+    await stop(plugin.child);
+    await rm(root, { recursive: true, force: true });
+  }
 }
 
 async function benchServer(name, [command, script]) {
@@ -169,8 +227,10 @@ async function benchServer(name, [command, script]) {
     }
     console.error(`${name} round ${round + 1}/${ROUNDS}: untraced ${untraced.at(-1).rps} req/s, traced ${traced.at(-1).rps} req/s (counted ${traced.at(-1).counted} of ${traced.at(-1).requests})`);
   }
+  const costs = [];
+  for (const program of PROBE_COST_PROGRAMS) costs.push(await probeCosts(server, program));
   await stop(server.child);
-  return { name, untraced, traced };
+  return { name, untraced, traced, costs };
 }
 
 ensureWrk();
@@ -196,7 +256,7 @@ const mb = (kb) => (kb / 1024).toFixed(1);
 const lines = [
   '# http-stats: overhead of tracing on an HTTP server',
   '',
-  `Command: \`cd /work/main && pnpm --filter @scope-plugins/core build && pnpm --filter @scope-plugins/http-stats build && node bench/http-stats.mjs\``,
+  `Command (repo root): \`pnpm bench\` (this part alone, after \`pnpm run build\`: \`node bench/http-stats.mjs\`); commit ${describeRun().commit}`,
   `(ROUNDS=${ROUNDS}, SECONDS=${SECONDS}, CONNECTIONS=${CONNECTIONS}).`,
   '',
   `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${kernel}, ${bpftraceVersion}, ${wrkVersion}, Node ${process.version}; run ${new Date().toISOString().slice(0, 16)}Z; load average before ${loadBefore}, after ${loadAfter} (other work shares the machine).`,
@@ -224,8 +284,21 @@ lines.push('', 'Rounds (req/s):', '');
 for (const r of results) {
   lines.push(`- ${r.name}: untraced ${r.untraced.map((x) => f0(x.rps)).join(', ')}; traced ${r.traced.map((x) => f0(x.rps)).join(', ')}`);
 }
+lines.push('', '## Where the cost goes: nanoseconds per probe firing', '');
+lines.push('One extra traced window per server and program with `kernel.bpf_stats_enabled=1` (set back to 0 afterwards): `run_time_ns / run_cnt` of each BPF program bpftrace loaded (`bpftool prog show`), and how often it fired per request served. This is the time inside the eBPF programs only; the rest of the added server CPU is the kernel\'s syscall-tracepoint path itself (every syscall of every process takes the slower traced entry/exit once any syscall tracepoint is attached).', '');
+lines.push('| server | program | probe | ns per firing | firings per request | ns per request |', '|---|---|---|---:|---:|---:|');
+for (const r of results) {
+  for (const c of r.costs) {
+    const program = c.program === 'default' ? '`http-stats.bt`' : `\`${c.program.split('/').at(-1)}\``;
+    for (const p of c.probes) lines.push(`| ${r.name} | ${program} | ${p.name} | ${f0(p.nsPerRun)} | ${p.runsPerRequest.toFixed(2)} | ${f0(p.nsPerRequest)} |`);
+    lines.push(`| ${r.name} | ${program} | **all probes** | | | **${f0(c.totalNsPerRequest)}** |`);
+  }
+}
 lines.push('');
 const markdown = lines.join('\n');
 const out = here('./results/http-stats.md');
-if (!process.env.ONLY && !process.env.PROGRAM) writeFileSync(out, `${markdown}\n`);
+if (!process.env.ONLY && !process.env.PROGRAM) {
+  writeFileSync(out, `${markdown}\n`);
+  writeFileSync(here('./results/http-stats.json'), `${JSON.stringify({ run: describeRun(), command: 'pnpm bench (or: node bench/http-stats.mjs)', rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, results }, null, 2)}\n`);
+}
 console.log(markdown);

@@ -7,7 +7,6 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { createCachedProcReader, type CachedProcReaderOptions } from './proc-cache.js';
 import {
   NAMESPACE_TYPES,
@@ -252,6 +251,8 @@ export async function readNamespacesWithLsns(options: LsnsSourceOptions = {}): P
   const args = ['--json', '--list', '--output', 'NS,TYPE,NPROCS,PID,USER,COMMAND'];
   // lsns 2.38 knows every type we do; pass a filter only when it narrows the set.
   if (types.length < NAMESPACE_TYPES.length) for (const type of types) args.push('--type', type);
+  // Loaded on first use: the default proc source never needs execa (about 16 MiB of modules).
+  const { execa } = await import('execa');
   const result = await execa(options.lsnsPath ?? 'lsns', args, {
     timeout: options.timeoutMs ?? 5000,
     reject: false,

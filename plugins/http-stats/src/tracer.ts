@@ -1,7 +1,7 @@
-import { execa } from 'execa';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { checkTracerPrerequisites } from './preflight.js';
+import { spawnChild, type SupervisedChild } from './child.js';
 import { followTracerOutput } from './tracer-output.js';
 
 /** Options of {@link createTracer}. */
@@ -84,7 +84,7 @@ export function createTracer(options: TracerOptions): Tracer {
   const log = options.log.child(name === 'tracer' ? {} : { tracer: name });
   const abort = new AbortController();
   let status: TracerStatus = { state: 'starting', starts: 0 };
-  let child: ReturnType<typeof execa> | undefined;
+  let child: SupervisedChild | undefined;
   const backoff = createBackoff({ initialMs: minBackoffMs, maxMs: maxBackoffMs });
 
   const setState = (next: TracerStatus, level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, string | number>) => {
@@ -94,19 +94,11 @@ export function createTracer(options: TracerOptions): Tracer {
 
   const runOnce = async (bpftracePath: string): Promise<{ reason: string; reachedRunning: boolean }> => {
     const program = options.programText ? ['-e', await options.programText()] : [options.programPath];
-    const proc = execa(bpftracePath, ['-f', 'json', ...program, ...args], {
-      reject: false,
-      stdin: 'ignore',
-      buffer: false,
-      env: { BPFTRACE_MAP_KEYS_MAX: String(mapKeysMax) },
-      cleanup: true,
-      forceKillAfterDelay: 3000,
-      cancelSignal: abort.signal,
-    });
+    const proc = spawnChild(bpftracePath, ['-f', 'json', ...program, ...args], { env: { BPFTRACE_MAP_KEYS_MAX: String(mapKeysMax) }, signal: abort.signal, forceKillAfterMs: 3000 });
     child = proc;
     status = { state: 'starting', starts: status.starts + 1, ...(proc.pid === undefined ? {} : { pid: proc.pid }) };
     let reachedRunning = false;
-    const output = followTracerOutput(proc.stdout!, proc.stderr!, {
+    const output = followTracerOutput(proc.stdout, proc.stderr, {
       log,
       onEvent: options.onEvent,
       onReady: (at, probes) => {
@@ -119,10 +111,10 @@ export function createTracer(options: TracerOptions): Tracer {
       },
     });
     const startedAt = Date.now();
-    const result = await proc;
+    const result = await proc.ended;
     child = undefined;
     if (Date.now() - startedAt >= healthyAfterMs) backoff.reset();
-    const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
+    const how = result.error && result.exitCode === null && result.signal === null ? `could not start: ${result.error.message}` : result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
     const tail = output.stderrTail();
     return { reason: tail.length > 0 ? `${how}: ${tail.join(' | ')}` : how, reachedRunning };
   };
@@ -159,7 +151,7 @@ export function createTracer(options: TracerOptions): Tracer {
     status: () => status,
     async stop() {
       if (!abort.signal.aborted) abort.abort();
-      await child?.catch(() => undefined);
+      await child?.ended;
       await done;
       status = { state: 'stopped', starts: status.starts };
     },
