@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 const BENCHES = {
   resources: 'resources.mjs',
   'http-stats': 'http-stats.mjs',
+  metrics: 'metrics.mjs',
 };
 const selected = process.env.BENCH?.split(',') ?? Object.keys(BENCHES);
 const unknown = selected.filter((name) => !(name in BENCHES));
