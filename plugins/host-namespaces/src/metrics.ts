@@ -1,6 +1,6 @@
 /**
  * The host-namespaces plugin's Prometheus families, from the same scan (and container comparison) as the report.
- * Bounds: one series per namespace type (8), two per type for processes (host / other: 16), one per sharing type (6).
+ * Bounds: one series per namespace type (8), two per type for processes (host / other: 16), one per sharing type (8).
  */
 import { defineMetricFamily, type MetricsSink } from '@scope-plugins/core';
 import type { NamespaceScan } from './collect.js';

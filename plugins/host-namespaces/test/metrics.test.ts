@@ -27,6 +27,6 @@ describe('host-namespaces metrics', () => {
   });
 
   it('containers sharing each host namespace type, when containers were compared', () => {
-    expect(record(scan, ['net'], [['net', 'pid'], ['net'], []])['scope_host_namespaces_containers_sharing_host']).toEqual({ net: 2, pid: 1, ipc: 0, uts: 0, cgroup: 0, user: 0 });
+    expect(record(scan, ['net'], [['net', 'pid'], ['net'], []])['scope_host_namespaces_containers_sharing_host']).toEqual({ mnt: 0, net: 2, pid: 1, uts: 0, ipc: 0, user: 0, cgroup: 0, time: 0 });
   });
 });
