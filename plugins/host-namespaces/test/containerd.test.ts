@@ -1,4 +1,4 @@
-import { readlink } from 'node:fs/promises';
+import { mkdir, readlink, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { containerNodeId, type Report } from '@scope-plugins/core';
@@ -58,5 +58,24 @@ describe('container namespaces of CRI pods against a real containerd', () => {
     const pid = (JSON.parse(status.info['info']!) as { pid: number }).pid;
     expect(latestOf(report, pods.hostNetwork, `${CONTAINER_NS_PREFIX}net`)).toBe(`${await inode(pid, 'net')} (host)`);
     expect(latestOf(report, pods.hostNetwork, `${CONTAINER_NS_PREFIX}mnt`)).toBe(await inode(pid, 'mnt'));
+  });
+
+  it('falls back to what each pod declared, marked as such, when the containers\' processes are not in the proc root', async () => {
+    // A proc root holding only the host's pids 1 and 2 (the host reference; pid 1 is unreadable in some
+    // sandboxes, then kthreadd is used): no container's main pid is in it.
+    const procRoot = join(containerd.dir, 'proc-host-only');
+    await mkdir(procRoot, { recursive: true });
+    for (const pid of ['1', '2']) await symlink(`/proc/${pid}`, join(procRoot, pid));
+    const narrow = await startTestPlugin(plugin, { intervalMs: 300, procRoot, options: { containerRuntime: 'containerd', runtimeEndpoint: containerd.endpoint } });
+    try {
+      const report = await narrow.waitForReport((r) => Object.values(pods).every((p) => latestOf(r, p, SHARED_KEY) !== undefined), 10_000);
+      expect(Object.fromEntries(Object.entries(pods).map(([name, pod]) => [name, latestOf(report, pod, SHARED_KEY)]))).toEqual({
+        hostNetwork: 'net (declared by the pod)',
+        isolated: 'none (declared by the pod)',
+        hostPidIpc: 'pid, ipc (declared by the pod)',
+      });
+    } finally {
+      await narrow.stop();
+    }
   });
 });

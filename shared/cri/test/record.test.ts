@@ -4,6 +4,9 @@ import { createCriClient, describeCriFailure, formatCriState, parseHostNamespace
 describe('CRI record parsing', () => {
   it('reads the pid from the verbose info JSON (containerd and CRI-O both use "info")', () => {
     expect(parseStatusPid({ info: '{"sandboxID":"abc","pid":4242,"removing":false}' })).toBe(4242);
+    // CRI-O's shape, written from its source (server/container_status.go, containerInfo: sandboxID, pid,
+    // runtimeSpec, privileged), not captured: no CRI-O can run here.
+    expect(parseStatusPid({ info: '{"sandboxID":"def","pid":777,"runtimeSpec":{"ociVersion":"1.0.2"},"privileged":false}' })).toBe(777);
     expect(parseStatusPid({ info: '{"pid":0}' })).toBe(0);
     expect(parseStatusPid({ info: 'not json' })).toBe(0);
     expect(parseStatusPid({})).toBe(0);
