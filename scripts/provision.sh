@@ -2,7 +2,8 @@
 # Installs and starts everything the suite and its tests need on a fresh Debian 12 machine
 # (root, Node 20 + npm): pnpm, the workspace's dependencies, and the real components the tests
 # talk to: a Docker engine (started by hand: no systemd), bpftrace with tracefs mounted,
-# sysstat (iostat), util-linux (lsns), podman (its Docker-compatible API, for volume-count's tests), and a small local image (no registry is reachable).
+# sysstat (iostat), util-linux (lsns), podman (its Docker-compatible API, for volume-count's tests), containerd with
+# the CNI plugins (the CRI tests run their own), and a small local image (no registry is reachable).
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ install_apt() {
   command -v bpftrace >/dev/null || missing+=(bpftrace)
   command -v iostat >/dev/null || missing+=(sysstat)
   command -v podman >/dev/null || missing+=(podman)
+  # The CRI tests start their own containerd (docker.io brings containerd, ctr and runc) with a CNI bridge.
+  command -v ctr >/dev/null || missing+=(containerd)
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
+  command -v ip >/dev/null || missing+=(iproute2)
   command -v lsns >/dev/null || missing+=(util-linux)
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v python3 >/dev/null || missing+=(python3)
