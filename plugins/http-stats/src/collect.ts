@@ -1,6 +1,9 @@
 import { stat } from 'node:fs/promises';
+import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
-import { hostNodeId, processNodeId, type ReportBuilder } from '@scope-plugins/core';
+import { containerNodeId, hostNodeId, processNodeId, type MetadataTemplate, type NodeBuilder, type ReportBuilder, type TopologyBuilder } from '@scope-plugins/core';
+import type { ContainerLookup } from './containers.js';
+import type { Excluder } from './exclude.js';
 import type { HttpStats, ProcessHttpStats } from './stats.js';
 import type { TracerStatus } from './tracer.js';
 
@@ -16,9 +19,13 @@ export const TOTAL_KEYS = {
   latencyP99: 'http_stats_latency_p99_ms',
   latencySamples: 'http_stats_latency_samples',
 } as const;
+/** Latest key on container nodes: how many of its processes served HTTP (the sums are over these). */
+export const PROCESS_COUNT_KEY = 'http_stats_processes';
 /** Multicolumn table prefixes (no other key starts with them: Scope would crash). */
 export const METHOD_TABLE_PREFIX = 'http_stats_method_';
 export const STATUS_TABLE_PREFIX = 'http_stats_status_';
+/** Column ids of the two tables; the first column names the row (Scope shows only declared columns). */
+export const TABLE_COLUMNS = { method: 'method', status: 'status', total: 'total', rate: 'rate' } as const;
 /** The original plugin's metric id for the request rate. */
 export const REQUESTS_METRIC = 'http_requests_per_second';
 
@@ -34,6 +41,18 @@ export interface CollectSources {
   tracerStatus(): TracerStatus;
   /** States of the TLS tracers, by the library each traces. @default none */
   tlsTracerStatuses?(): Array<{ library: string; status: TracerStatus }>;
+  /** Processes whose traffic is never shown (the plugin itself, `--exclude`). @default none */
+  excluder?: Excluder;
+  /** pid → container, for the per-container sums. @default no container nodes */
+  containers?: ContainerLookup;
+  /** The latency window, named in the label of the responses the percentiles cover. @default 60000 */
+  latencyWindowMs?: number;
+}
+
+/** The metadata template of the number of responses behind the latency percentiles, naming the window. */
+export function latencySamplesTemplate(latencyWindowMs: number): MetadataTemplate {
+  const window = latencyWindowMs % 60_000 === 0 ? `${latencyWindowMs / 60_000} min` : `${latencyWindowMs / 1000} s`;
+  return { id: TOTAL_KEYS.latencySamples, label: `HTTP responses in p50/p99 (last ${window})`, dataType: 'number', from: 'latest', priority: 10.5 };
 }
 
 /** True while `<procRoot>/<pid>` exists. */
@@ -63,10 +82,14 @@ function describeTracer(status: TracerStatus): string {
   }
 }
 
-/** Adds one process node's metrics, totals and tables. Pure. */
-export function buildProcessNode(report: ReportBuilder, hostId: string, s: ProcessHttpStats): void {
-  const topology = report.topology('Process');
-  const node = topology.node(processNodeId(hostId, s.pid));
+/** A status cell as a person reads it: `404 Not Found`. */
+export function describeStatus(status: number): string {
+  const reason = STATUS_CODES[status];
+  return reason ? `${status} ${reason}` : String(status);
+}
+
+/** Writes one node's HTTP metrics, totals, latency and tables (a process's, or a container's sums). */
+function fillHttpNode(topology: TopologyBuilder, node: NodeBuilder, s: ProcessHttpStats): void {
   node.metric(REQUESTS_METRIC, rate(s.requests.perSecond), { min: 0, max: Math.max(1, rate(s.requests.perSecond)) });
   for (const [status, c] of s.statuses) {
     // Templates are added as codes appear: Scope shows only metrics that have one.
@@ -76,13 +99,29 @@ export function buildProcessNode(report: ReportBuilder, hostId: string, s: Proce
   node.latest(TOTAL_KEYS.requests, s.requests.total).latest(TOTAL_KEYS.responses, s.responses.total).latest(TOTAL_KEYS.latencySamples, s.latencySamples);
   if (s.latencyP50Ms !== undefined) node.latest(TOTAL_KEYS.latencyP50, s.latencyP50Ms.toFixed(3));
   if (s.latencyP99Ms !== undefined) node.latest(TOTAL_KEYS.latencyP99, s.latencyP99Ms.toFixed(3));
-  node.table(METHOD_TABLE_PREFIX, Object.fromEntries([...s.methods].map(([method, c]) => [method, { total: c.total, rate: rate(c.perSecond) }])));
-  node.table(STATUS_TABLE_PREFIX, Object.fromEntries([...s.statuses].map(([status, c]) => [String(status), { total: c.total, rate: rate(c.perSecond) }])));
+  const { method, status, total, rate: perSecond } = TABLE_COLUMNS;
+  node.table(METHOD_TABLE_PREFIX, Object.fromEntries([...s.methods].map(([name, c]) => [name, { [method]: name, [total]: c.total, [perSecond]: rate(c.perSecond) }])));
+  node.table(STATUS_TABLE_PREFIX, Object.fromEntries([...s.statuses].map(([code, c]) => [String(code), { [status]: describeStatus(code), [total]: c.total, [perSecond]: rate(c.perSecond) }])));
+}
+
+/** Adds one process node's metrics, totals and tables. Pure. */
+export function buildProcessNode(report: ReportBuilder, hostId: string, s: ProcessHttpStats): void {
+  const topology = report.topology('Process');
+  fillHttpNode(topology, topology.node(processNodeId(hostId, s.pid)), s);
+}
+
+/** Adds one container node: the sums over `processes` of its processes (their count is shown too). Pure. */
+export function buildContainerNode(report: ReportBuilder, containerId: string, s: ProcessHttpStats, processes: number): void {
+  const topology = report.topology('Container');
+  const node = topology.node(containerNodeId(containerId));
+  fillHttpNode(topology, node, s);
+  node.latest(PROCESS_COUNT_KEY, processes);
 }
 
 /**
  * Fills the report: the tracer's state on the host node and, while the tracer runs, a process node
- * for every traced process that still exists (an exited one is forgotten: its node and rates go away).
+ * for every traced process that still exists (an exited one is forgotten: its node and rates go away)
+ * and is not excluded, and a container node for every container holding such processes.
  * Returns the process stats it reported (for the metrics), or undefined while the tracer is not running.
  */
 export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<ProcessHttpStats[] | undefined> {
@@ -90,19 +129,39 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
   const host = report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, describeTracer(tracer));
   const tls = sources.tlsTracerStatuses?.() ?? [];
   host.latest(TLS_TRACER_KEY, tls.length === 0 ? 'none' : tls.map((t) => `${t.library}: ${describeTracer(t.status)}`).join('; '));
+  if (sources.latencyWindowMs !== undefined && sources.latencyWindowMs !== 60_000) {
+    for (const key of ['Process', 'Container'] as const) report.topology(key).metadataTemplate(latencySamplesTemplate(sources.latencyWindowMs));
+  }
   // Without a running tracer the counts would silently stop: show no process nodes rather than stale ones.
   if (tracer.state !== 'running') return undefined;
   const reported: ProcessHttpStats[] = [];
+  const byContainer = new Map<string, number[]>();
   for (const pid of sources.stats.pids()) {
     if (!(await isProcessAlive(sources.procRoot, pid))) {
+      // A process seen in a container while it lived keeps counting in that container's sums.
+      const container = await sources.containers?.containerOf(pid);
+      if (container && !(await sources.excluder?.isExcluded(pid))) sources.stats.retire(pid, container);
+      else sources.stats.drop(pid);
+      sources.excluder?.forget(pid);
+      sources.containers?.forget(pid);
+      continue;
+    }
+    if (await sources.excluder?.isExcluded(pid)) {
       sources.stats.drop(pid);
       continue;
     }
     const snapshot = sources.stats.snapshot(pid, now);
-    if (snapshot) {
-      buildProcessNode(report, hostId, snapshot);
-      reported.push(snapshot);
-    }
+    if (!snapshot) continue;
+    buildProcessNode(report, hostId, snapshot);
+    reported.push(snapshot);
+    const container = await sources.containers?.containerOf(pid);
+    if (container) byContainer.set(container, [...(byContainer.get(container) ?? []), pid]);
   }
+  for (const [container, pids] of byContainer) {
+    const sums = sources.stats.snapshotGroup(pids, now, container);
+    if (sums) buildContainerNode(report, container, sums, pids.length);
+  }
+  // Retained counts live as long as the container has a live traced process: then it is still there.
+  for (const group of sources.stats.groups()) if (!byContainer.has(group)) sources.stats.dropGroup(group);
   return reported;
 }

@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
+import { definePlugin, parsePositiveInt, type TopologyTemplates } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { composeTracerProgram } from './program.js';
 import { planTlsTracing } from './tls-plan.js';
-import { collectHttpStats, METHOD_TABLE_PREFIX, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
+import { collectHttpStats, latencySamplesTemplate, METHOD_TABLE_PREFIX, PROCESS_COUNT_KEY, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TABLE_COLUMNS, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
+import { createContainerLookup } from './containers.js';
+import { createExcluder, parseExcludeOption, type ExcludeRules } from './exclude.js';
 import { createHttpStats } from './stats.js';
 import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './metrics.js';
 import { resolveTlsLibraries } from './tls.js';
@@ -43,16 +45,23 @@ export {
 export {
   TLS_TRACER_KEY,
   METHOD_TABLE_PREFIX,
+  PROCESS_COUNT_KEY,
   REQUESTS_METRIC,
   STATUS_TABLE_PREFIX,
+  TABLE_COLUMNS,
   TOTAL_KEYS,
   TRACER_KEY,
+  buildContainerNode,
   buildProcessNode,
   collectHttpStats,
+  describeStatus,
   isProcessAlive,
+  latencySamplesTemplate,
   statusMetricId,
   type CollectSources,
 } from './collect.js';
+export { createContainerLookup, type ContainerLookup } from './containers.js';
+export { createExcluder, parseExcludeOption, type ExcludeRules, type Excluder } from './exclude.js';
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
@@ -67,11 +76,54 @@ function optionString(value: unknown, name: string, fallback: string): string {
   return value;
 }
 
+function readExcludeRules(value: unknown): ExcludeRules | undefined {
+  if (value === undefined) return undefined;
+  // Programmatic callers may pass the text; the CLI has already parsed it.
+  return typeof value === 'string' ? parseExcludeOption(value) : (value as ExcludeRules);
+}
+
 function optionMs(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1000) throw new TypeError(`http-stats: ${name} must be an integer >= 1000, got ${JSON.stringify(value)}`);
   return value;
 }
+
+/** Templates of a node with HTTP numbers: a process, or a container (sums over its processes). */
+const HTTP_TEMPLATES: TopologyTemplates = {
+  // 0.05, not the original's 0.1: the status metrics use code/1000, and 100 Continue would tie with it.
+  metricTemplates: [{ id: REQUESTS_METRIC, label: 'HTTP Req/Second', priority: 0.05 }],
+  metadataTemplates: [
+    { id: TOTAL_KEYS.latencyP50, label: 'HTTP latency p50 (ms)', dataType: 'number', from: 'latest', priority: 5.1 },
+    { id: TOTAL_KEYS.latencyP99, label: 'HTTP latency p99 (ms)', dataType: 'number', from: 'latest', priority: 5.2 },
+    { id: TOTAL_KEYS.requests, label: 'HTTP requests (total)', dataType: 'number', from: 'latest', priority: 5.3 },
+    { id: TOTAL_KEYS.responses, label: 'HTTP responses (total)', dataType: 'number', from: 'latest', priority: 5.4 },
+    latencySamplesTemplate(60_000),
+  ],
+  tableTemplates: [
+    {
+      id: 'http-stats-methods',
+      label: 'HTTP requests by method',
+      prefix: METHOD_TABLE_PREFIX,
+      type: 'multicolumn-table',
+      columns: [
+        { id: TABLE_COLUMNS.method, label: 'Method' },
+        { id: TABLE_COLUMNS.total, label: 'Total', dataType: 'number' },
+        { id: TABLE_COLUMNS.rate, label: 'Per second', dataType: 'number' },
+      ],
+    },
+    {
+      id: 'http-stats-statuses',
+      label: 'HTTP responses by status',
+      prefix: STATUS_TABLE_PREFIX,
+      type: 'multicolumn-table',
+      columns: [
+        { id: TABLE_COLUMNS.status, label: 'Status' },
+        { id: TABLE_COLUMNS.total, label: 'Total', dataType: 'number' },
+        { id: TABLE_COLUMNS.rate, label: 'Per second', dataType: 'number' },
+      ],
+    },
+  ],
+};
 
 /** The http-stats plugin: HTTP requests, response codes, latency and methods per process, via bpftrace. */
 export const plugin = definePlugin({
@@ -82,43 +134,18 @@ export const plugin = definePlugin({
   onceCollects: 5,
   metrics: HTTP_STATS_METRIC_FAMILIES,
   topologies: {
+    // Priorities: none collides with the probe's own rows (shared/core PROTOCOL-NOTES.md) or another plugin's.
     Host: {
       metadataTemplates: [
-        { id: TRACER_KEY, label: 'HTTP tracer', from: 'latest', priority: 20 },
-        { id: TLS_TRACER_KEY, label: 'HTTPS tracers (OpenSSL)', from: 'latest', priority: 21 },
+        { id: TRACER_KEY, label: 'HTTP tracer', from: 'latest', priority: 20.5 },
+        { id: TLS_TRACER_KEY, label: 'HTTPS tracers (OpenSSL)', from: 'latest', priority: 21.5 },
       ],
     },
-    Process: {
-      metricTemplates: [{ id: REQUESTS_METRIC, label: 'HTTP Req/Second', priority: 0.1 }],
-      metadataTemplates: [
-        { id: TOTAL_KEYS.latencyP50, label: 'HTTP latency p50 (ms)', dataType: 'number', from: 'latest', priority: 5.1 },
-        { id: TOTAL_KEYS.latencyP99, label: 'HTTP latency p99 (ms)', dataType: 'number', from: 'latest', priority: 5.2 },
-        { id: TOTAL_KEYS.requests, label: 'HTTP requests (total)', dataType: 'number', from: 'latest', priority: 5.3 },
-        { id: TOTAL_KEYS.responses, label: 'HTTP responses (total)', dataType: 'number', from: 'latest', priority: 5.4 },
-        { id: TOTAL_KEYS.latencySamples, label: 'HTTP responses timed', dataType: 'number', from: 'latest', priority: 15 },
-      ],
-      tableTemplates: [
-        {
-          id: 'http-stats-methods',
-          label: 'HTTP requests by method',
-          prefix: METHOD_TABLE_PREFIX,
-          type: 'multicolumn-table',
-          columns: [
-            { id: 'total', label: 'Total', dataType: 'number' },
-            { id: 'rate', label: 'Per second', dataType: 'number' },
-          ],
-        },
-        {
-          id: 'http-stats-statuses',
-          label: 'HTTP responses by status',
-          prefix: STATUS_TABLE_PREFIX,
-          type: 'multicolumn-table',
-          columns: [
-            { id: 'total', label: 'Total', dataType: 'number' },
-            { id: 'rate', label: 'Per second', dataType: 'number' },
-          ],
-        },
-      ],
+    Process: HTTP_TEMPLATES,
+    // A container shows the sums over its processes, under the same ids, plus how many processes they cover.
+    Container: {
+      ...HTTP_TEMPLATES,
+      metadataTemplates: [...HTTP_TEMPLATES.metadataTemplates!, { id: PROCESS_COUNT_KEY, label: 'HTTP-serving processes', dataType: 'number', from: 'latest', priority: 5.5 }],
     },
   },
   options: [
@@ -131,13 +158,22 @@ export const plugin = definePlugin({
       env: 'SCOPE_HTTP_STATS_TLS_LIBRARIES',
     },
     { flags: '--rate-window-ms <ms>', description: 'rates are averaged over this window', default: 5000, env: 'SCOPE_HTTP_STATS_RATE_WINDOW_MS', parse: parsePositiveInt('--rate-window-ms') },
+    {
+      flags: '--exclude <list>',
+      description: "comma-separated pids and command names (as in /proc/<pid>/comm, e.g. dockerd,scope) whose HTTP traffic is not shown; the plugin's own process is always left out",
+      env: 'SCOPE_HTTP_STATS_EXCLUDE',
+      parse: (value) => parseExcludeOption(value),
+    },
     { flags: '--latency-window-ms <ms>', description: 'latency percentiles cover this window', default: 60_000, env: 'SCOPE_HTTP_STATS_LATENCY_WINDOW_MS', parse: parsePositiveInt('--latency-window-ms') },
   ],
   async create(ctx) {
+    const latencyWindowMs = optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000);
     const stats = createHttpStats({
       rateWindowMs: optionMs(ctx.options['rateWindowMs'], '--rate-window-ms', 5000),
-      latencyWindowMs: optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000),
+      latencyWindowMs,
     });
+    const excluder = createExcluder(ctx.procRoot, readExcludeRules(ctx.options['exclude']));
+    const containers = createContainerLookup(ctx.procRoot);
     const bpftrace = optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace');
     const programPath = optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH);
     const tls = await planTlsTracing(await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto')), ctx.log);
@@ -164,6 +200,9 @@ export const plugin = definePlugin({
           stats,
           tracerStatus: () => tracer.status(),
           tlsTracerStatuses: () => tls.statuses(tracer.status()),
+          excluder,
+          containers,
+          latencyWindowMs,
         });
         await metricsRecorder.record(metrics, reported);
       },

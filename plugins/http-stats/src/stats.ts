@@ -45,6 +45,20 @@ export interface HttpStats {
   drop(pid: number): void;
   /** The stats of one process at `now`. */
   snapshot(pid: number, now: Date): ProcessHttpStats | undefined;
+  /**
+   * The stats of several processes together at `now` (e.g. a container's): counts and rates summed,
+   * latency percentiles over all their timed responses. `pid` is the first of `pids`; undefined if none has data.
+   */
+  snapshotGroup(pids: readonly number[], now: Date, group?: string): ProcessHttpStats | undefined;
+  /**
+   * Folds a process that exited into `group`'s retained counts (its container's), so the group's totals
+   * and recent rates keep its traffic; {@link snapshotGroup} with that `group` includes them.
+   */
+  retire(pid: number, group: string): void;
+  /** Forgets a group's retained counts. */
+  dropGroup(group: string): void;
+  /** Groups with retained counts. */
+  groups(): string[];
 }
 
 interface Counter {
@@ -59,6 +73,26 @@ interface ProcessState {
   methods: Map<string, Counter>;
   latency: Array<{ atMs: number; bucketUs: number; count: number }>;
   latencyTotals: Map<number, number>;
+}
+
+function mergeCounter(into: Counter, from: Counter): void {
+  into.total += from.total;
+  // Rates only sum the entries inside the window, so their order does not matter.
+  into.recent.push(...from.recent);
+}
+
+function mergeCounters<K>(into: Map<K, Counter>, from: Map<K, Counter>): void {
+  for (const [key, counter] of from) {
+    let target = into.get(key);
+    if (!target) into.set(key, (target = newCounter()));
+    mergeCounter(target, counter);
+  }
+}
+
+function mergeTotals(maps: Array<ReadonlyMap<number, number>>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const map of maps) for (const [bucket, count] of map) out.set(bucket, (out.get(bucket) ?? 0) + count);
+  return out;
 }
 
 function validateWindow(name: string, value: number): number {
@@ -104,12 +138,14 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
   const rateWindowMs = validateWindow('rateWindowMs', options.rateWindowMs ?? 5000);
   const latencyWindowMs = validateWindow('latencyWindowMs', options.latencyWindowMs ?? 60_000);
   const processes = new Map<number, ProcessState>();
+  const retained = new Map<string, ProcessState>();
+  const emptyState = (): ProcessState => ({ requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [], latencyTotals: new Map() });
   let startedMs: number | undefined;
 
   const state = (pid: number): ProcessState => {
     let s = processes.get(pid);
     if (!s) {
-      s = { requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [], latencyTotals: new Map() };
+      s = emptyState();
       processes.set(pid, s);
     }
     return s;
@@ -168,23 +204,59 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       processes.delete(pid);
     },
     snapshot(pid, now) {
+      return snapshotOf([pid], now);
+    },
+    snapshotGroup(pids, now, group) {
+      return snapshotOf(pids, now, group === undefined ? undefined : retained.get(group));
+    },
+    retire(pid, group) {
       const s = processes.get(pid);
-      if (!s) return undefined;
-      const nowMs = now.getTime();
-      s.latency = s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs);
-      const p50 = percentileFromBuckets(s.latency, 0.5);
-      const p99 = percentileFromBuckets(s.latency, 0.99);
-      return {
-        pid,
-        requests: rateOf(s.requests, nowMs),
-        responses: rateOf(s.responses, nowMs),
-        statuses: new Map([...s.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([code, c]) => [code, rateOf(c, nowMs)])),
-        methods: new Map([...s.methods.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, c]) => [name, rateOf(c, nowMs)])),
-        latencyP50Ms: p50 === undefined ? undefined : p50 / 1000,
-        latencyP99Ms: p99 === undefined ? undefined : p99 / 1000,
-        latencySamples: s.latency.reduce((a, e) => a + e.count, 0),
-        latencyTotals: s.latencyTotals,
-      };
+      if (!s) return;
+      processes.delete(pid);
+      let target = retained.get(group);
+      if (!target) retained.set(group, (target = emptyState()));
+      mergeCounter(target.requests, s.requests);
+      mergeCounter(target.responses, s.responses);
+      mergeCounters(target.statuses, s.statuses);
+      mergeCounters(target.methods, s.methods);
+      target.latency.push(...s.latency);
+      for (const [bucket, count] of s.latencyTotals) target.latencyTotals.set(bucket, (target.latencyTotals.get(bucket) ?? 0) + count);
+    },
+    dropGroup(group) {
+      retained.delete(group);
+    },
+    groups() {
+      return [...retained.keys()].sort();
     },
   };
+
+  function snapshotOf(pids: readonly number[], now: Date, extra?: ProcessState): ProcessHttpStats | undefined {
+    const states = pids.map((pid) => processes.get(pid)).filter((s): s is ProcessState => s !== undefined);
+    if (extra) states.push(extra);
+    if (states.length === 0) return undefined;
+    const nowMs = now.getTime();
+    const sum = (counters: Counter[]): CountAndRate =>
+      counters.map((c) => rateOf(c, nowMs)).reduce((a, r) => ({ total: a.total + r.total, perSecond: a.perSecond + r.perSecond }), { total: 0, perSecond: 0 });
+    const merge = <K>(maps: Array<Map<K, Counter>>): Map<K, Counter[]> => {
+      const out = new Map<K, Counter[]>();
+      for (const map of maps) for (const [key, counter] of map) out.set(key, [...(out.get(key) ?? []), counter]);
+      return out;
+    };
+    for (const s of states) s.latency = s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs);
+    // Percentiles over the union of every process's buckets: a container's latency is that of all its responses.
+    const latency = states.flatMap((s) => s.latency);
+    const p50 = percentileFromBuckets(latency, 0.5);
+    const p99 = percentileFromBuckets(latency, 0.99);
+    return {
+      pid: pids[0]!,
+      requests: sum(states.map((s) => s.requests)),
+      responses: sum(states.map((s) => s.responses)),
+      statuses: new Map([...merge(states.map((s) => s.statuses))].sort((a, b) => a[0] - b[0]).map(([code, c]) => [code, sum(c)])),
+      methods: new Map([...merge(states.map((s) => s.methods))].sort((a, b) => a[0].localeCompare(b[0])).map(([name, c]) => [name, sum(c)])),
+      latencyP50Ms: p50 === undefined ? undefined : p50 / 1000,
+      latencyP99Ms: p99 === undefined ? undefined : p99 / 1000,
+      latencySamples: latency.reduce((a, e) => a + e.count, 0),
+      latencyTotals: states.length === 1 ? states[0]!.latencyTotals : mergeTotals(states.map((s) => s.latencyTotals)),
+    };
+  }
 }

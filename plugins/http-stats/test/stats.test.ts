@@ -88,3 +88,48 @@ describe('percentileFromBuckets', () => {
     expect(() => percentileFromBuckets([], 0)).toThrow(TypeError);
   });
 });
+
+describe('snapshotGroup and retire (a container: the sum of its processes)', () => {
+  const at = (s: number) => new Date(T0 + s * 1000);
+  function three() {
+    const stats = createHttpStats({ rateWindowMs: 5000 });
+    stats.markStarted(at(0));
+    stats.add({ kind: 'requests', entries: [{ pid: 1, method: 'GET', count: 10 }, { pid: 2, method: 'GET', count: 5 }, { pid: 2, method: 'POST', count: 5 }, { pid: 3, method: 'PUT', count: 99 }] }, at(4));
+    stats.add({ kind: 'responses', entries: [{ pid: 1, status: 200, count: 10 }, { pid: 2, status: 200, count: 4 }, { pid: 2, status: 404, count: 6 }, { pid: 3, status: 500, count: 99 }] }, at(4));
+    stats.add({ kind: 'latency', entries: [{ pid: 1, bucketUs: 1024, count: 10 }, { pid: 2, bucketUs: 65536, count: 10 }] }, at(4));
+    return stats;
+  }
+  const totals = (m: Map<string | number, { total: number }>) => Object.fromEntries([...m].map(([k, v]) => [k, v.total]));
+
+  it('sums counts and rates of the given processes only, and takes latency over all their responses', () => {
+    const stats = three();
+    const group = stats.snapshotGroup([1, 2], at(5))!;
+    expect(group.requests).toEqual({ total: 20, perSecond: 4 });
+    expect(group.responses).toEqual({ total: 20, perSecond: 4 });
+    expect(totals(group.statuses)).toEqual({ 200: 14, 404: 6 });
+    expect(totals(group.methods)).toEqual({ GET: 15, POST: 5 });
+    expect(group.latencySamples).toBe(20);
+    // Half the responses are fast (pid 1), half slow (pid 2): the median sits at the edge between them.
+    const one = stats.snapshot(1, at(5))!;
+    const two = stats.snapshot(2, at(5))!;
+    expect(group.latencyP50Ms!).toBeGreaterThanOrEqual(one.latencyP50Ms!);
+    expect(group.latencyP50Ms!).toBeLessThan(two.latencyP50Ms!);
+    // The slow process sets the tail: p99 lies in its bucket, above every fast response.
+    expect(group.latencyP99Ms!).toBeGreaterThan(one.latencyP99Ms!);
+    expect(group.latencyP99Ms!).toBeLessThanOrEqual(two.latencyP99Ms!);
+    expect(stats.snapshotGroup([42], at(5))).toBeUndefined();
+  });
+
+  it('keeps an exited process in its container sums once retired, until the group is dropped', () => {
+    const stats = three();
+    stats.retire(2, 'c1');
+    expect(stats.pids()).toEqual([1, 3]);
+    expect(stats.groups()).toEqual(['c1']);
+    const group = stats.snapshotGroup([1], at(5), 'c1')!;
+    expect(group.requests.total).toBe(20);
+    expect(totals(group.statuses)).toEqual({ 200: 14, 404: 6 });
+    expect(group.latencySamples).toBe(20);
+    stats.dropGroup('c1');
+    expect(stats.snapshotGroup([1], at(5), 'c1')!.requests.total).toBe(10);
+  });
+});
