@@ -97,7 +97,7 @@ const CHECKS = {
     // CAP_SYS_PTRACE (19) is what reading another user's /proc/<pid>/ns/* needs.
     if (uid !== 0 && (capEff & (1n << 19n)) === 0n) problems.push(`not root (uid ${uid}): only your own processes' namespaces are visible; run as root (or with CAP_SYS_PTRACE)`);
     const docker = await dockerProblem();
-    if (docker) problems.push(`${docker.replace('it serves no containers', 'containers get no namespace row')} (optional: host namespaces are still shown)`);
+    if (docker) problems.push(`${docker.replace('it serves no containers and retries', 'it retries, and containers get no namespace row')} (optional: host namespaces are still shown)`);
     return problems;
   },
   'volume-count': async () => {

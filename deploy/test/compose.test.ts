@@ -1,30 +1,33 @@
 /**
  * docker-compose.yml: accepted by `docker-compose config` (1.29, the one we have), shaped as the
- * issue asks (Scope app + probe as `scope launch` runs them in the `scope` profile, the same
- * SCOPE_HOSTNAME everywhere, the plugins root made before anything starts, no `privileged`), and
- * really run: `up` of the plugin services against the real engine on a temporary plugins root,
- * every socket answers the doctor, and `down` leaves no socket behind.
+ * issue asks (Scope app + probe as `scope launch` runs them in the `scope` profile, the same host
+ * id everywhere, the plugins root made before anything starts, no `privileged`), needing no
+ * variable at all, and really run from an empty environment (`env -i PATH=...`): `up` builds the
+ * missing image on an engine without a bridge, every socket answers the doctor with this host's
+ * hostname as host id, volume-count finds the socket's group itself, and `down` leaves no socket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hasProblems, pollReport, runDoctor, type DoctorEntry } from '@scope-plugins/core';
 import { requireComponent } from '@scope-plugins/core/testing';
-import { TEST_IMAGE, buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
+import { buildSuiteImage, dockerReady, inspect } from './helpers/docker.js';
 import { pluginPackages } from './helpers/packages.js';
 import { REPO_ROOT, onPath, run, runOk, waitFor } from './helpers/run.js';
 
-const HOST_ID = 'compose-test-host';
+/** What Scope (host network: Docker names the container after the host) and, through .host-id, every plugin use. */
+const HOST_ID = hostname();
 const PLUGIN_IDS = [...pluginPackages().keys()].sort();
 const docker = (await dockerReady()) && onPath('docker-compose');
-const dockerGid = docker ? String((await stat('/var/run/docker.sock')).gid) : '0';
+const dockerGid = docker ? (await stat('/var/run/docker.sock')).gid : 0;
 
 type Service = Record<string, any>;
 
@@ -43,15 +46,9 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 `;
 
-/** Environment for docker-compose: required variables set, the rest as a user would leave them. */
-function composeEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, SCOPE_HOSTNAME: HOST_ID, DOCKER_GID: dockerGid };
-  for (const key of ['SCOPE_PLUGINS_ROOT', 'SCOPE_PLUGINS_IMAGE', 'DOCKER_SOCK', 'NODE_BASE', 'SCOPE_PLUGINS_LOG_LEVEL', 'COMPOSE_PROFILES', 'COMPOSE_PROJECT_NAME']) delete env[key];
-  for (const [key, value] of Object.entries(extra)) {
-    if (value === undefined) delete env[key];
-    else env[key] = value;
-  }
-  return env;
+/** Environment for docker-compose: empty but for PATH (as `env -i PATH=$PATH`), plus `extra`. */
+function composeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...extra };
 }
 
 function compose(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000) {
@@ -78,25 +75,38 @@ describe('docker-compose.yml', () => {
   beforeEach((ctx) => requireComponent(ctx, 'Docker engine and docker-compose', docker, 'run scripts/provision.sh (installs docker-compose, starts dockerd)'));
 
   describe('configuration', () => {
-    it('is accepted by docker-compose config, with and without the scope profile', async () => {
-      expect((await compose(['config', '-q'], composeEnv())).code).toBe(0);
-      expect((await compose(['--profile', 'scope', 'config', '-q'], composeEnv())).code).toBe(0);
+    it('is accepted by docker-compose config with an empty environment, with and without the scope profile', async () => {
+      const plain = await compose(['config', '-q'], composeEnv());
+      expect(plain.code, plain.stderr).toBe(0);
+      const scope = await compose(['--profile', 'scope', 'config', '-q'], composeEnv());
+      expect(scope.code, scope.stderr).toBe(0);
+      // No warning about an unset variable either: nothing has to be exported.
+      expect(`${plain.stderr}${scope.stderr}`).not.toMatch(/variable is not set/i);
     });
 
-    it('refuses to run without SCOPE_HOSTNAME or DOCKER_GID, saying which is missing', async () => {
-      const noHost = await compose(['config', '-q'], composeEnv({ SCOPE_HOSTNAME: undefined }));
-      expect(noHost.code).not.toBe(0);
-      expect(noHost.stderr).toContain('set SCOPE_HOSTNAME');
-      const noGid = await compose(['config', '-q'], composeEnv({ DOCKER_GID: undefined }));
-      expect(noGid.code).not.toBe(0);
-      expect(noGid.stderr).toContain('set DOCKER_GID');
+    it('needs no variable: the default image is built from deploy/Dockerfile on the host network, the host id left to each service', async () => {
+      const { services } = await resolvedConfig(['--profile', 'scope']);
+      expect(services['plugins-root']!['build']).toEqual({
+        context: REPO_ROOT,
+        dockerfile: 'deploy/Dockerfile',
+        network: 'host',
+        args: { NODE_BASE: 'node:20-bookworm-slim' },
+      });
+      for (const name of ['plugins-root', 'scope', ...PLUGIN_IDS]) {
+        // Empty: Scope falls back to its hostname (the host's, on the host network), the plugins to .host-id.
+        expect(services[name]!['environment']['SCOPE_HOSTNAME'], name).toBe('');
+        if (name !== 'scope') expect(services[name]!['image'], name).toBe('scope-plugins:0.1.0');
+      }
+      // plugins-root learns the hostname where Scope does: on the host network.
+      expect(services['plugins-root']!['network_mode']).toBe('host');
+      expect(services['scope']!['network_mode']).toBe('host');
     });
 
     it('runs Scope as `scope launch` does (host network and pid, docker.sock, the plugins root), with capabilities instead of privileged', async () => {
       const { services } = await resolvedConfig(['--profile', 'scope']);
       const scope = services['scope']!;
       // Only with `--profile scope` (its image cannot be pulled everywhere; `up` without it starts the plugins only).
-      expect(scope).toMatchObject({ image: 'weaveworks/scope:1.13.2', network_mode: 'host', pid: 'host', profiles: ['scope'], command: ['--probe.docker=true'] });
+      expect(scope).toMatchObject({ image: 'weaveworks/scope:1.13.2', network_mode: 'host', pid: 'host', profiles: ['scope'], command: ['--probe.docker=true', '--weave=false'] });
       expect(scope['volumes']).toEqual(
         expect.arrayContaining(['/var/run/docker.sock:/var/run/docker.sock:rw', '/var/run/scope/plugins:/var/run/scope/plugins:rw']),
       );
@@ -113,10 +123,10 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    it('gives Scope and every plugin the same SCOPE_HOSTNAME and the same plugins root', async () => {
-      const { services } = await resolvedConfig(['--profile', 'scope'], composeEnv({ SCOPE_PLUGINS_ROOT: '/srv/plugins' }));
-      for (const name of ['scope', ...PLUGIN_IDS]) {
-        expect(services[name]!['environment']['SCOPE_HOSTNAME'], name).toBe(HOST_ID);
+    it('gives Scope and every plugin the same SCOPE_HOSTNAME (when one is set) and the same plugins root', async () => {
+      const { services } = await resolvedConfig(['--profile', 'scope'], composeEnv({ SCOPE_PLUGINS_ROOT: '/srv/plugins', SCOPE_HOSTNAME: 'other-host-id' }));
+      for (const name of ['plugins-root', 'scope', ...PLUGIN_IDS]) {
+        expect(services[name]!['environment']['SCOPE_HOSTNAME'], name).toBe('other-host-id');
         expect(services[name]!['volumes'], name).toContain('/srv/plugins:/var/run/scope/plugins:rw');
       }
     });
@@ -129,32 +139,61 @@ describe('docker-compose.yml', () => {
         const dockerMounts = (service['volumes'] as string[]).filter((v) => v.includes('docker.sock'));
         expect(dockerMounts, id).toEqual(id === 'volume-count' || id === 'host-namespaces' ? ['/var/run/docker.sock:/var/run/docker.sock:ro'] : []);
       }
-      expect(services['volume-count']).toMatchObject({ user: '1000:1000', group_add: [dockerGid] });
+      // volume-count starts as root with SETUID/SETGID only, to join the socket's group and drop to uid 1000 (checked running below).
+      expect(services['volume-count']).toMatchObject({ user: '0:0', cap_add: ['SETUID', 'SETGID'] });
+      expect(services['volume-count']!['group_add']).toBeUndefined();
       expect(services['iowait']).toMatchObject({ user: '1000:1000' });
       expect(services['iowait']!['cap_add']).toBeUndefined();
-      expect(services['volume-count']!['cap_add']).toBeUndefined();
     });
   });
 
   describe('up against the real engine', () => {
     const project = `sptest${randomBytes(4).toString('hex')}`;
+    // A tag that does not exist yet, so that `up` has to build it (from the layers cached by buildSuiteImage).
+    const image = `scope-plugins:compose-${randomBytes(4).toString('hex')}`;
     let root: string;
-    let env: NodeJS.ProcessEnv;
+    let envFile: string;
+    const env = composeEnv();
     let entries: DoctorEntry[] = [];
+    let containersBefore: string[] = [];
+    let upOutput = '';
+
+    /** docker-compose with an empty environment; the project name and the isolation variables come from flags. */
+    const projectCompose = (args: string[], timeoutMs = 120_000) =>
+      compose(['-p', project, '--env-file', envFile, ...args], env, timeoutMs);
 
     beforeAll(async () => {
       if (!docker) return;
-      await buildSuiteImage();
+      const { base } = await buildSuiteImage();
       root = await mkdtemp(join(tmpdir(), 'sp-compose-'));
       // As it would be under /var/run: traversable by the non-root plugins.
       await chmod(root, 0o755);
-      env = composeEnv({ SCOPE_PLUGINS_ROOT: root, SCOPE_PLUGINS_IMAGE: TEST_IMAGE, COMPOSE_PROJECT_NAME: project });
-      await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'up', '-d', '--no-build'], { env, timeoutMs: 180_000 });
+      // Only what keeps the test apart from the host's real setup (its plugins root, image tag) and
+      // the Node base (no registry here); no host id, no group id.
+      envFile = join(root, '..', `${project}.env`);
+      await writeFile(envFile, `SCOPE_PLUGINS_ROOT=${root}\nSCOPE_PLUGINS_IMAGE=${image}\nNODE_BASE=${base}\n`);
+      containersBefore = (await runOk('docker', ['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      const up = await projectCompose(['up', '-d'], 900_000);
+      upOutput = `${up.stdout}${up.stderr}`;
+      if (up.code !== 0) throw new Error(`docker-compose up failed:\n${upOutput.slice(-4000)}`);
     }, 900_000);
 
     afterAll(async () => {
-      if (env) await compose(['down', '--remove-orphans', '--timeout', '10'], env, 120_000);
+      if (envFile) await projectCompose(['down', '--remove-orphans', '--timeout', '10']);
+      if (envFile) await rm(envFile, { force: true });
+      if (docker) await run('docker', ['rmi', image]);
       if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it('`up` built the missing image (host network: this engine has no bridge) and left no build container behind', async () => {
+      expect(upOutput).toContain(`Successfully tagged ${image}`);
+      const projectContainers = (await runOk('docker', ['ps', '-a', '-q', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`])).stdout.split('\n').filter(Boolean);
+      const now = (await runOk('docker', ['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      expect(now.filter((id) => !containersBefore.includes(id) && !projectContainers.includes(id))).toEqual([]);
+    });
+
+    it('the host id is the hostname, written once by plugins-root for every plugin', async () => {
+      expect(await readFile(join(root, '.host-id'), 'utf8')).toBe(`${HOST_ID}\n`);
     });
 
     it('every plugin socket answers the doctor with a report Scope accepts', async () => {
@@ -167,7 +206,7 @@ describe('docker-compose.yml', () => {
         60_000,
         1000,
       ).catch(async (error: Error) => {
-        const logs = await compose(['logs', '--no-color', '--tail', '40'], env);
+        const logs = await projectCompose(['logs', '--no-color', '--tail', '40']);
         throw new Error(`${error.message}\n${logs.stdout}`);
       });
       expect(entries.map((e) => [e.diagnosis.pluginId, e.diagnosis.status])).toEqual(PLUGIN_IDS.map((id) => [id, 'ok']));
@@ -210,7 +249,16 @@ describe('docker-compose.yml', () => {
       expect(byService.get('http-stats')!['HostConfig']['CapAdd']).toEqual(['SYS_ADMIN']);
       expect(byService.get('host-namespaces')!['HostConfig']['CapAdd']).toEqual(['SYS_PTRACE']);
       expect(byService.get('iowait')!['Config']['User']).toBe('1000:1000');
-      expect(byService.get('volume-count')!['Config']['User']).toBe('1000:1000');
+      // volume-count as it runs (not as it starts): uid 1000, the socket's group found by itself, no capability left.
+      const status = await readFile(`/proc/${byService.get('volume-count')!['State']['Pid']}/status`, 'utf8');
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/);
+      expect({ uid: field('Uid'), gid: field('Gid'), groups: field('Groups'), capEff: field('CapEff'), capPrm: field('CapPrm') }).toEqual({
+        uid: ['1000', '1000', '1000', '1000'],
+        gid: ['1000', '1000', '1000', '1000'],
+        groups: [String(dockerGid)],
+        capEff: ['0000000000000000'],
+        capPrm: ['0000000000000000'],
+      });
     });
 
     it("the Kubernetes bundle's liveness probe (the doctor on the container's own socket) passes in each plugin container", async () => {
@@ -220,7 +268,11 @@ describe('docker-compose.yml', () => {
         const command = containers.find((c) => c.name === id)?.livenessProbe?.exec?.command;
         expect(command, id).toBeDefined();
         const container = (await runOk('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${id}`])).stdout.trim();
-        const result = await run('docker', ['exec', container, ...command!], { timeoutMs: 30_000 });
+        // As the user the plugin runs as (volume-count drops from root to uid 1000 at start), and with the host id
+        // Kubernetes gives the container (SCOPE_HOSTNAME from spec.nodeName).
+        const status = await readFile(`/proc/${(await inspect('container', container))['State']['Pid']}/status`, 'utf8');
+        const user = `${/^Uid:\s+(\d+)/m.exec(status)![1]}:${/^Gid:\s+(\d+)/m.exec(status)![1]}`;
+        const result = await run('docker', ['exec', '-u', user, '-e', `SCOPE_HOSTNAME=${HOST_ID}`, container, ...command!], { timeoutMs: 30_000 });
         expect(result.code, `${id}: ${result.stdout}${result.stderr}`).toBe(0);
         expect(result.stdout, id).toContain('status: ok');
       }
@@ -265,13 +317,15 @@ describe('docker-compose.yml', () => {
     });
 
     it('http-stats traces in its container, and no plugin complains about a missing privilege', async () => {
-      const logs = await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'logs', '--no-color'], { env });
+      const logs = await projectCompose(['logs', '--no-color']);
+      expect(logs.code).toBe(0);
       expect(logs.stdout).not.toMatch(/not installed|only runs as root|not in the effective set|has no tracepoints|EACCES|permission denied/i);
     });
 
     it('down stops everything and leaves no socket behind', async () => {
       expect(await socketsUnder(root)).toHaveLength(PLUGIN_IDS.length);
-      await runOk('docker-compose', ['-f', join(REPO_ROOT, 'docker-compose.yml'), 'down', '--timeout', '10'], { env, timeoutMs: 120_000 });
+      const down = await projectCompose(['down', '--timeout', '10']);
+      expect(down.code, down.stderr).toBe(0);
       const left = await runOk('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`]);
       expect(left.stdout.trim()).toBe('');
       expect(await socketsUnder(root)).toEqual([]);
