@@ -88,7 +88,7 @@ const CHECKS = {
     if (!(await exists('/proc/stat'))) problems.push('no /proc/stat: mount procfs, or pass --proc-root with a host /proc');
     if (!(await exists('/proc/pressure/io'))) problems.push('no PSI (/proc/pressure/io): the IO pressure rows stay empty; boot a kernel with CONFIG_PSI=y and psi=1');
     if (!(await exists('/proc/diskstats'))) problems.push('no /proc/diskstats: the disk table stays empty');
-    if (!(await which('lsblk'))) problems.push('lsblk not found: disk sizes stay empty; apt-get install util-linux');
+    if (!(await exists('/sys/class/block'))) problems.push('no /sys/class/block: disk sizes and kinds stay empty; mount sysfs, or pass --sys-root with a host /sys');
     return problems;
   },
   'host-namespaces': async () => {
