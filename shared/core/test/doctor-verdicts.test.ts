@@ -170,3 +170,23 @@ describe('doctor bin against a plugin serving the original Go iowait report shap
     expect(code).toBe(1);
   });
 });
+
+describe('doctor advice on unnamed table rows', () => {
+  const report = (cells: Record<string, string>) =>
+    JSON.stringify({
+      Plugins: [{ id: 'p', label: 'P', interfaces: ['reporter'], api_version: '1' }],
+      Process: {
+        nodes: { 'h;42': { id: 'h;42', latest: Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, { timestamp: '2026-11-30T00:00:00Z', value: v }])) } },
+        table_templates: { m: { id: 'm', label: 'By method', prefix: 'p_m_', type: 'multicolumn-table', columns: [{ id: 'method', label: 'Method' }, { id: 'total', label: 'Total' }] } },
+      },
+    });
+
+  it('notes rows without a first-column cell (what issue 14 saw: "775 | 6" with no method), and says nothing once they have one', () => {
+    const before = diagnoseReportBody(report({ p_m_GET___total: '775', p_m_POST___total: '6' }), { pluginId: 'p', hostId: 'h' });
+    expect(before.violations.map((v) => [v.kind, v.message])).toEqual([
+      ['note', 'table "m": row(s) "GET", "POST" have no cell in the first column "method"; Scope never shows row ids, so a user cannot tell which row is which'],
+    ]);
+    const after = diagnoseReportBody(report({ p_m_GET___method: 'GET', p_m_GET___total: '775', p_m_POST___method: 'POST', p_m_POST___total: '6' }), { pluginId: 'p', hostId: 'h' });
+    expect(after.violations).toEqual([]);
+  });
+});

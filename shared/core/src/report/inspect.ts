@@ -195,6 +195,37 @@ class Inspector {
     const nodes = this.map(topology['nodes'], [key, 'nodes'], 'nodes');
     if (!nodes) return;
     for (const [nodeKey, node] of Object.entries(nodes)) this.node(key, nodeKey, node, multicolumnPrefixes, controlIds);
+    this.unnamedRows(key, topology['table_templates'], nodes);
+  }
+
+  /**
+   * Scope shows a multicolumn table's declared columns only, never the row id, and sorts by the first
+   * column: a row without a first-column cell cannot be told apart from the others. Advice only (a note).
+   */
+  unnamedRows(key: TopologyKey, templates: unknown, nodes: Record<string, unknown>): void {
+    if (!isObject(templates)) return;
+    for (const t of Object.values(templates)) {
+      if (!isObject(t) || t['type'] !== 'multicolumn-table' || typeof t['prefix'] !== 'string' || t['prefix'] === '' || !Array.isArray(t['columns'])) continue;
+      const first = isObject(t['columns'][0]) ? decodeString(t['columns'][0]['id']) : undefined;
+      if (!first) continue;
+      const prefix = t['prefix'];
+      for (const [nodeKey, node] of Object.entries(nodes)) {
+        const latest = isObject(node) && isObject(node['latest']) ? node['latest'] : {};
+        const rows = new Set<string>();
+        const named = new Set<string>();
+        for (const k of Object.keys(latest)) {
+          if (!k.startsWith(prefix)) continue;
+          const [row, column] = k.slice(prefix.length).split(MULTICOLUMN_SEPARATOR);
+          if (row === undefined || column === undefined) continue;
+          rows.add(row);
+          if (column === first) named.add(row);
+        }
+        const unnamed = [...rows].filter((row) => !named.has(row)).sort();
+        if (unnamed.length > 0) {
+          this.add('note', [key, 'nodes', nodeKey, 'latest'], `table ${JSON.stringify(t['id'])}: row(s) ${unnamed.map((r) => JSON.stringify(r)).join(', ')} have no cell in the first column ${JSON.stringify(first)}; Scope never shows row ids, so a user cannot tell which row is which`);
+        }
+      }
+    }
   }
 
   tableTemplates(key: TopologyKey, value: unknown): string[] {
