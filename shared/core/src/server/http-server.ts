@@ -47,15 +47,26 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | { error
   });
 }
 
+/** The request target as a URL; origin-form (`/report?x`) is taken as a path even when it starts with `//`. Undefined when it cannot be parsed. */
+function parseRequestTarget(target: string | undefined): URL | undefined {
+  try {
+    return target?.startsWith('/') ? new URL(`http://plugin${target}`) : new URL(target ?? '/', 'http://plugin');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Creates the HTTP server a plugin serves on its socket (not yet listening).
  * `GET /report` answers the cached report; `POST /control` always answers 200 with a JSON object, as
  * Scope requires (another status would mark the plugin broken); unknown paths get a JSON 404.
  */
 export function createPluginHttpServer(handlers: PluginHandlers, log: Logger): Server {
-  const server = createServer(async (req, res) => {
+  // requireHostHeader off: Node would answer a Host-less HTTP/1.1 request with an empty 400, not JSON.
+  const server = createServer({ requireHostHeader: false }, async (req, res) => {
     try {
-      const url = new URL(req.url ?? '/', 'http://plugin');
+      const url = parseRequestTarget(req.url);
+      if (!url) return send(res, 400, JSON.stringify({ error: `cannot parse the request target ${JSON.stringify(req.url?.slice(0, 200))}; this is a Scope plugin serving GET /report and POST /control` }));
       const probeId = url.searchParams.get('probe_id') ?? undefined;
       if (url.pathname === '/report') {
         if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, JSON.stringify({ error: `${req.method} is not allowed on /report; use GET` }));
@@ -85,9 +96,15 @@ export function createPluginHttpServer(handlers: PluginHandlers, log: Logger): S
       else res.destroy();
     }
   });
+  // Node answers an unknown Expect header with an empty 417 unless told otherwise: keep every answer JSON.
+  server.on('checkExpectation', (req, res) => {
+    res.setHeader('Connection', 'close');
+    send(res, 417, JSON.stringify({ error: `unsupported Expect header ${JSON.stringify(req.headers['expect'])}` }));
+  });
   server.on('clientError', (error, socket) => {
     log.debug('bad HTTP from client', { error: error.message });
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"malformed HTTP request"}');
+    const body = JSON.stringify({ error: `malformed HTTP request: ${(error as NodeJS.ErrnoException).code ?? error.message}` });
+    if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     else socket.destroy();
   });
   server.requestTimeout = 10_000;
