@@ -10,7 +10,7 @@
 // Writes bench/results/http-stats.md.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -144,15 +144,30 @@ process.on('exit', () => {
   }
 });
 
-/** run_cnt and run_time_ns of every BPF program bpftrace `pid` loaded, by program name, from bpftool. */
+/**
+ * run_cnt and run_time_ns of every BPF program bpftrace `pid` holds, from /proc/<pid>/fdinfo (prog_id, run_cnt,
+ * run_time_ns), named through `bpftool prog show` (names are cut at 15 characters: sys_enter_writev shows as
+ * sys_enter_write, so a repeated name gets its program id appended).
+ */
 function readProgramStats(pid) {
-  const programs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024 }));
+  const byId = new Map();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let text;
+    try {
+      text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const get = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    const id = get('prog_id');
+    if (Number.isFinite(id)) byId.set(id, { runs: get('run_cnt'), ns: get('run_time_ns') });
+  }
+  const names = new Map(JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', timeout: 10_000, maxBuffer: 64 * 1024 * 1024 })).map((p) => [p.id, p.name]));
   const out = {};
-  for (const p of programs) {
-    if (!(p.pids ?? []).some((x) => x.pid === pid)) continue;
-    const entry = (out[p.name] ??= { runs: 0, ns: 0 });
-    entry.runs += p.run_cnt ?? 0;
-    entry.ns += p.run_time_ns ?? 0;
+  for (const [id, stats] of [...byId].sort((a, b) => a[0] - b[0])) {
+    let name = names.get(id) ?? String(id);
+    if (name in out) name = `${name} #${id}`;
+    out[name] = stats;
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface SupervisedChild {
   stderr: Readable;
   /** Settles once the child has exited and its pipes closed; never rejects. */
   ended: Promise<ChildEnd>;
+  /** Stops the child as an abort would (SIGTERM, then SIGKILL after the delay). */
+  stop(): void;
 }
 
 /** Options of {@link spawnChild}. */
@@ -58,5 +60,5 @@ export function spawnChild(file: string, args: readonly string[], options: Spawn
     process.removeListener('exit', killOnExit);
     options.signal.removeEventListener('abort', stop);
   });
-  return { pid: child.pid, stdout: child.stdout, stderr: child.stderr, ended };
+  return { pid: child.pid, stdout: child.stdout, stderr: child.stderr, ended, stop };
 }

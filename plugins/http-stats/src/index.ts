@@ -4,6 +4,7 @@ import { definePlugin, parsePositiveInt, type TopologyTemplates } from '@scope-p
 import type { TracerEvent } from './parse.js';
 import { composeTracerProgram } from './program.js';
 import { planTlsTracing } from './tls-plan.js';
+import { startSelfTest, type SelfTest } from './self-test.js';
 import { collectHttpStats, latencySamplesTemplate, METHOD_TABLE_PREFIX, PROCESS_COUNT_KEY, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TABLE_COLUMNS, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
 import { createContainerLookup } from './containers.js';
 import { createExcluder, parseExcludeOption, type ExcludeRules } from './exclude.js';
@@ -14,6 +15,7 @@ import { createTracer } from './tracer.js';
 export { LIBRARY_PLACEHOLDER, composeTracerProgram, isAttachablePath } from './program.js';
 export { followTracerOutput, type TracerOutputHandlers } from './tracer-output.js';
 export { planTlsTracing, type TlsPlan } from './tls-plan.js';
+export { SELF_TEST_REQUESTS, startSelfTest, type SelfTest } from './self-test.js';
 
 export { HTTP_METHODS, latencyBucketRange, parseTracerLine, type PidCount, type TracerEvent, type TracerParseError } from './parse.js';
 export { createHttpStats, percentileFromBuckets, type CountAndRate, type HttpStats, type HttpStatsOptions, type ProcessHttpStats } from './stats.js';
@@ -65,7 +67,7 @@ export { createExcluder, parseExcludeOption, type ExcludeRules, type Excluder } 
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
-/** The faster opt-in variant for x86_64 kernels with 16 KiB stacks (see its header); use with `--program`. */
+/** The faster variant for x86_64 kernels with 16 KiB stacks (see its header); the default on x86_64 after the start-up self-test. */
 export const X86_64_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-x86_64.bt', import.meta.url));
 /** The OpenSSL uprobe fragment (HTTPS) shipped next to it, appended to the syscall program per library (program.ts). */
 export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
@@ -150,7 +152,7 @@ export const plugin = definePlugin({
   },
   options: [
     { flags: '--bpftrace <command>', description: 'bpftrace command or path', default: 'bpftrace', env: 'SCOPE_HTTP_STATS_BPFTRACE' },
-    { flags: '--program <file>', description: 'bpftrace program to run (default: the one shipped in bpf/)', env: 'SCOPE_HTTP_STATS_PROGRAM' },
+    { flags: '--program <file>', description: 'bpftrace program to run (default: on x86_64 bpf/http-stats-x86_64.bt once a start-up self-test saw it count, else bpf/http-stats.bt)', env: 'SCOPE_HTTP_STATS_PROGRAM' },
     {
       flags: '--tls-libraries <list>',
       description: 'HTTPS: comma-separated libssl files or binaries with OpenSSL linked in (e.g. /usr/bin/node) to attach uprobes to; auto = the libssl found; none = off',
@@ -175,21 +177,49 @@ export const plugin = definePlugin({
     const excluder = createExcluder(ctx.procRoot, readExcludeRules(ctx.options['exclude']));
     const containers = createContainerLookup(ctx.procRoot);
     const bpftrace = optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace');
-    const programPath = optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH);
+    // No --program: on x86_64 the register-reading program, kept only once the start-up self-test saw its requests.
+    const explicitProgram = ctx.options['program'] === undefined ? undefined : optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH);
+    const candidate = optionString(ctx.options['x86Program'], 'x86Program', X86_64_BPF_PROGRAM_PATH);
+    let programPath = explicitProgram ?? (process.arch === 'x64' ? candidate : BPF_PROGRAM_PATH);
+    let verified = programPath !== candidate;
+    let selfTest: SelfTest | undefined;
+    const runSelfTest = () => {
+      const test = startSelfTest();
+      selfTest = test;
+      void test.result.then((ok) => {
+        selfTest = undefined;
+        // The child's requests are not traffic of this host's workloads.
+        if (test.pid !== undefined) stats.drop(test.pid);
+        verified = true;
+        if (ok) {
+          ctx.log.info('start-up self-test passed: using the x86_64 program (syscall arguments from saved registers, no read-entry probes)', { program: programPath });
+          return;
+        }
+        ctx.log.warn('start-up self-test: the x86_64 program did not see the test requests; switching to the portable program', { program: BPF_PROGRAM_PATH });
+        programPath = BPF_PROGRAM_PATH;
+        tracer.restart();
+      });
+    };
     const tls = await planTlsTracing(await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto')), ctx.log);
     const tracer = createTracer({
       bpftrace,
       procRoot: ctx.procRoot,
       sysRoot: ctx.sysRoot,
       log: ctx.log,
-      onEvent: (event: TracerEvent, at: Date) => stats.add(event, at),
+      onEvent: (event: TracerEvent, at: Date) => {
+        selfTest?.observe(event);
+        stats.add(event, at);
+      },
       programPath,
       // One bpftrace for HTTP and HTTPS: the TLS fragment is appended for every library that can be traced.
       programText: async () => composeTracerProgram(await readFile(programPath, 'utf8'), tls.attached().length > 0 ? await readFile(TLS_BPF_PROGRAM_PATH, 'utf8') : '', tls.attached()),
       // $1: never count this process's own sockets (the probe's GET /report is HTTP too).
       args: [String(process.pid)],
       runningMessage: tls.attached().length > 0 ? 'tracing HTTP on syscall tracepoints and HTTPS with uprobes on OpenSSL' : 'tracing HTTP on syscall tracepoints',
-      onRunning: (at) => stats.markStarted(at),
+      onRunning: (at) => {
+        stats.markStarted(at);
+        if (!verified && !selfTest) runSelfTest();
+      },
       onEnded: (ended) => tls.onTracerEnded(ended),
     });
     const metricsRecorder = createHttpStatsMetricsRecorder(ctx.procRoot);

@@ -64,6 +64,8 @@ export interface Tracer {
   status(): TracerStatus;
   /** Stops bpftrace and the supervision loop. Idempotent. */
   stop(): Promise<void>;
+  /** Ends the running bpftrace so the loop starts it again (with the program `programText` gives then). */
+  restart(): void;
 }
 
 
@@ -149,6 +151,9 @@ export function createTracer(options: TracerOptions): Tracer {
 
   return {
     status: () => status,
+    restart() {
+      child?.stop();
+    },
     async stop() {
       if (!abort.signal.aborted) abort.abort();
       await child?.ended;
