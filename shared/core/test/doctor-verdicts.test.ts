@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diagnoseReportBody, guardReport, inspectReport, readProbeNodes, type Report } from '../src/index.js';
+import { diagnoseReportBody, guardReport, inspectReport, readProbeNodes, runDoctor, type Report } from '../src/index.js';
 
 // The doctor must be right both ways: no alarm for what Scope shows, an alarm for what Scope loses.
 const CASES = new URL('./fixtures/scope-decode-cases/', import.meta.url).pathname;
@@ -88,7 +88,7 @@ describe('doctor verdicts on the accepted conformance fixtures (SCOPE_HOSTNAME=h
   });
 });
 
-function runDoctor(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+function runDoctorBin(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DOCTOR, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
     let stdout = '';
@@ -143,7 +143,7 @@ describe('doctor bin against a plugin serving the original Go iowait report shap
 
   it('on its own host: no false alarm for the missing id, one [lost] for the hidden Exec shell, exit 1', async () => {
     withHostExec = false;
-    const { code, stdout } = await runDoctor([socket], env);
+    const { code, stdout } = await runDoctorBin([socket], env);
     const lines = stdout.split('\n').filter((l) => /^\s+\[/.test(l));
     expect(lines).toEqual([
       `    [lost] Host.nodes["${hostname()};<host>"].latestControls: this host node's control list ("switchToIdle") replaces the probe's in Scope v1.13.2 and hides its "Exec shell" button (host_exec); fix: list it too: host_exec: {"dead": false} in latestControls`,
@@ -155,19 +155,43 @@ describe('doctor bin against a plugin serving the original Go iowait report shap
 
   it('with the fix applied (host_exec listed), the same shape passes: exit 0', async () => {
     withHostExec = true;
-    const { code, stdout } = await runDoctor([socket], env);
+    const { code, stdout } = await runDoctorBin([socket], env);
     expect(stdout).toContain('violations: none');
     expect(code).toBe(0);
   });
 
   it('with SCOPE_HOSTNAME set, the Go plugin (which ignores it) is really lost, and the doctor says so', async () => {
     withHostExec = true;
-    const { code, stdout } = await runDoctor([socket], { ...env, SCOPE_HOSTNAME: 'h' });
+    const { code, stdout } = await runDoctorBin([socket], { ...env, SCOPE_HOSTNAME: 'h' });
     expect(stdout.split('\n').filter((l) => l.includes('[lost]'))).toEqual([
       `    [lost] Host.nodes["${hostname()};<host>"]: node has no id and the probe does not report this node: Scope re-keys it to "" and never shows it`,
       `    [lost] Host.nodes["${hostname()};<host>"]: host node "${hostname()};<host>" is not this host ("h", from $SCOPE_HOSTNAME or the hostname): it stays invisible`,
     ]);
     expect(code).toBe(1);
+  });
+});
+
+describe('runDoctor reads /proc only for id-less process or container nodes, and then judges them by it', () => {
+  it('over a real socket: a live pid without id is a note, a gone one is lost', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sp-noid-'));
+    await mkdir(join(root, 'p'));
+    const socket = join(root, 'p', 'p.sock');
+    const body = JSON.stringify({
+      Plugins: [{ id: 'p', label: 'P', interfaces: ['reporter'], api_version: '1' }],
+      Process: { nodes: { [`h;${process.pid}`]: { latest: {} }, 'h;999999999': { latest: {} } } },
+    });
+    const server = createServer((_req, res) => res.end(body));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const [entry] = await runDoctor(socket, { hostId: 'h' });
+      expect(entry!.diagnosis.violations.filter((v) => v.path.length === 3).map((v) => [v.kind, v.path[2]])).toEqual([
+        ['note', `h;${process.pid}`],
+        ['lost', 'h;999999999'],
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

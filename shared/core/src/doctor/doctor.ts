@@ -32,12 +32,19 @@ export async function runDoctor(target: string, options: DoctorOptions = {}): Pr
   const sockets = info.isDirectory() ? await findPluginSockets(target) : [target];
   if (info.isDirectory() && sockets.length === 0) throw new Error(`no plugin sockets under ${target}`);
   const hostId = options.hostId ?? readHostId();
-  const probeReports = await readProbeNodes(hostId, options.procRoot);
+  // Which processes and containers the probe reports is read from /proc only when a report has an
+  // id-less process or container node to judge (a liveness check of a conforming plugin never pays for it).
+  let probeReports: Awaited<ReturnType<typeof readProbeNodes>> | undefined;
   const entries: DoctorEntry[] = [];
   // Sequential, like the probe: one slow plugin delays the others, and the timings show it.
   for (const socketPath of sockets) {
     const poll = await pollReport(socketPath, undefined, options.timeoutMs ?? 500);
-    const entry: DoctorEntry = { diagnosis: diagnosePoll(socketPath, poll, hostId, probeReports) };
+    let diagnosis = diagnosePoll(socketPath, poll, hostId, probeReports);
+    if (!probeReports && diagnosis.violations.some((v) => v.code === 'node-without-id')) {
+      probeReports = await readProbeNodes(hostId, options.procRoot);
+      diagnosis = diagnosePoll(socketPath, poll, hostId, probeReports);
+    }
+    const entry: DoctorEntry = { diagnosis };
     if (options.control) {
       const body = JSON.stringify({ AppID: 'scope-plugins-doctor', Control: options.control.control, ControlArgs: options.control.args ?? null, NodeID: options.control.nodeId });
       const answer = await requestPlugin(socketPath, { method: 'POST', path: '/control?api_version=1&probe_id=5c0bed0c7054', body, timeoutMs: options.timeoutMs ?? 500 });

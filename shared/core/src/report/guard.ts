@@ -66,7 +66,7 @@ export function guardReport(report: Report, options: GuardOptions): GuardResult 
   // Repaired, not removed: deleting the list would drop the plugin's own controls as well.
   for (const v of violations) if (v.code === 'host-exec-hidden') addHostExec(copy, String(v.path[2]));
   // A bad timestamp, date or value takes its whole latest entry or sample with it.
-  const paths = violations.filter((v) => v.code === undefined).map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
+  const paths = violations.filter((v) => v.code !== 'host-exec-hidden').map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
   const unique = new Map(paths.map((p) => [JSON.stringify(p), p]));
   for (const path of [...unique.values()].sort(comparePaths)) {
     if (path.length === 0 || path[0] === 'Plugins') continue;

@@ -23,10 +23,13 @@ import { isRfc3339 } from './rfc3339.js';
 export type ViolationKind = 'decode' | 'registry' | 'crash' | 'lost' | 'unsafe' | 'note';
 
 /**
- * Findings the guard repairs instead of deleting:
- * - `host-exec-hidden`: a host node's active control list lacks the probe's `host_exec`; the guard adds it.
+ * Findings with a code, for callers that act on them:
+ * - `host-exec-hidden`: a host node's active control list lacks the probe's `host_exec`; the guard adds it
+ *   instead of deleting the list.
+ * - `node-without-id`: a node without `id` that the probe is not known to report (the doctor then reads
+ *   `/proc` to learn whether it does).
  */
-export type ViolationCode = 'host-exec-hidden';
+export type ViolationCode = 'host-exec-hidden' | 'node-without-id';
 
 /** One finding, with the path of the offending part of the report. */
 export interface Violation {
@@ -34,7 +37,7 @@ export interface Violation {
   /** Path from the report root; the guard deletes exactly this part (unless `code` says how to repair it). */
   path: Array<string | number>;
   message: string;
-  /** Set on findings the guard repairs rather than removes. */
+  /** Set on findings a caller acts on (see {@link ViolationCode}). */
   code?: ViolationCode;
 }
 
@@ -375,7 +378,7 @@ class Inspector {
       if (this.probeReports(key, nodeKey)) {
         this.add('note', path, 'node has no id: it shows because the probe reports the same node and the merge keeps the probe\'s id; send id anyway');
       } else {
-        this.add('lost', path, 'node has no id and the probe does not report this node: Scope re-keys it to "" and never shows it');
+        this.violations.push({ kind: 'lost', path, code: 'node-without-id', message: 'node has no id and the probe does not report this node: Scope re-keys it to "" and never shows it' });
       }
     } else if (id !== undefined && id !== nodeKey) {
       this.add('lost', path, `node id ${JSON.stringify(id)} differs from its key ${JSON.stringify(nodeKey)}`);
