@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -200,6 +202,22 @@ describe('a bin', () => {
     expect(await readListeningSockets(child.pid!)).toEqual([{ inode: expect.any(String), address: '0100007F', port, file: 'tcp' }]);
     const page = await scrapeMetrics(`http://127.0.0.1:${port}/metrics`);
     expect(page.body).toMatch(/^scope_plugins_up\{plugin="demo"\} 1$/m);
+  });
+
+  it('a port already taken stops the bin with exit 1 and says why, before any plugin socket appears', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => holder.close(resolve)));
+    const port = (holder.address() as { port: number }).port;
+    const root = await mkdtemp(join(tmpdir(), 'sp-mb-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const child = spawn(process.execPath, [DEMO_BIN, '--root', root, '--metrics-listen', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(1);
+    expect(stderr).toContain(`cannot listen on 127.0.0.1:${port} for --metrics-listen`);
+    expect(stderr).toContain('EADDRINUSE');
+    expect(existsSync(join(root, 'demo', 'demo.sock'))).toBe(false);
   });
 
   it('SCOPE_PLUGINS_METRICS_LISTEN sets it too; a bad value is refused with the value shown', async () => {

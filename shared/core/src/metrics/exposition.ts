@@ -40,13 +40,16 @@ function histogramSamples(family: MetricFamily, labels: Record<string, string>, 
   return out;
 }
 
+// One collator for every scrape: localeCompare with options builds a new one per call, which dominated rendering.
+const LABEL_ORDER = new Intl.Collator('en', { numeric: true });
+
 /** The values of one family as prom-client's formatter expects them from a metric's `get()`. */
 export function buildSamples(family: MetricFamily, series: Iterable<RecordedSeries>): SampleValue[] {
   const out: SampleValue[] = [];
   // Sorted by label values: the page is deterministic whatever order the plugin recorded in.
   const sorted = [...series].sort((a, b) => {
     for (let i = 0; i < a.labelValues.length; i++) {
-      const c = (a.labelValues[i] ?? '').localeCompare(b.labelValues[i] ?? '', 'en', { numeric: true });
+      const c = LABEL_ORDER.compare(a.labelValues[i] ?? '', b.labelValues[i] ?? '');
       if (c !== 0) return c;
     }
     return 0;
