@@ -67,7 +67,9 @@ export function buildSamples(family: MetricFamily, series: Iterable<RecordedSeri
  * OpenMetrics). prom-client is imported here, on first use, so a process without `--metrics-listen` never loads it.
  */
 export async function createExposition(families: readonly MetricFamily[], read: SeriesReader): Promise<Exposition> {
-  const { Registry } = await import('prom-client');
+  // The registry module alone (the package has no exports map to forbid it): prom-client's index also loads its
+  // default process metrics, cluster support and the OpenTelemetry API, ~10 MiB this exposition never uses.
+  const { default: Registry } = await import('prom-client/lib/registry.js');
   const makeRegistry = (contentType: RegistryContentType) => {
     const registry = new Registry<RegistryContentType>();
     registry.setContentType(contentType);
