@@ -35,8 +35,12 @@ function latest(report: Report, key: string): string | undefined {
 }
 
 describe('resolveIowaitOptions', () => {
-  it('fills in the defaults', () => {
-    expect(resolveIowaitOptions({})).toEqual({ mode: 'iowait', windowMs: 60_000, diskExclude: /^(loop|ram|zram)[0-9]+$/, diskPartitions: false, diskInfo: true });
+  it('by default leaves loop, ram and zram devices out of the table and keeps every kind of real disk', () => {
+    const { diskExclude } = resolveIowaitOptions({});
+    const names = ['loop0', 'loop12', 'ram0', 'zram1', 'sda', 'sdaa', 'vda', 'xvdb', 'nvme0n1', 'mmcblk0', 'dm-0', 'md127', 'nbd10', 'loopy', 'sram0x'];
+    expect(names.filter((name) => diskExclude?.test(name))).toEqual(['loop0', 'loop12', 'ram0', 'zram1']);
+    // "" keeps everything (the flag's documented way to turn the filter off).
+    expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBeUndefined();
   });
 
   it('refuses bad values with a TypeError that shows them', () => {
@@ -80,10 +84,11 @@ describe('the plugin on the real host, over its socket', () => {
     expect(tableKeys.length).toBeGreaterThan(0);
     for (const key of tableKeys) expect(key.slice(DISK_TABLE_PREFIX.length).split('___')).toHaveLength(2);
     expect(tableKeys.filter((k) => /^iowait_disk_(loop|ram|zram)/.test(k))).toEqual([]);
-    expect(report.Host?.controls).toEqual({
-      switchToIOWait: { id: 'switchToIOWait', human: 'Switch to IO wait', icon: 'fa-clock', rank: 1 },
-      switchToIdle: { id: 'switchToIdle', human: 'Switch to idle', icon: 'fa-cogs', rank: 1 },
-    });
+    // Scope draws a control only when the topology declares it: the one offered now, and the one offered after a switch.
+    expect(Object.keys(report.Host?.controls ?? {}).sort()).toEqual([SWITCH_TO_IDLE, SWITCH_TO_IOWAIT].sort());
+    for (const id of latest(report, 'active_controls')!.split(';').filter((c) => c !== 'host_exec')) {
+      expect(report.Host?.controls?.[id], id).toMatchObject({ id, human: expect.stringMatching(/\S/), icon: expect.stringMatching(/^fa-/) });
+    }
     const diagnosis = await p.doctor();
     expect(diagnosis.status).toBe('ok');
     expect(diagnosis.violations.filter((v) => v.kind !== 'note')).toEqual([]);
