@@ -83,7 +83,7 @@ describe('socket lifecycle', () => {
     expect(await exists(join(root, 'demo'))).toBe(false);
   });
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`a spawned bin removes its socket on ${signal} and exits 0`, async () => {
       const root = await tempRoot();
       const child = spawn(process.execPath, [DEMO_BIN, '--root', root, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
