@@ -41,14 +41,24 @@ export const HOST_NAMESPACES_METRIC_FAMILIES = Object.values(HOST_NAMESPACES_MET
 export function recordNamespaceMetrics(sink: MetricsSink | undefined, scan: NamespaceScan, types: readonly NamespaceType[], sharing: ReadonlyArray<readonly NamespaceType[]> | undefined): void {
   if (!sink) return;
   const m = HOST_NAMESPACES_METRICS;
-  for (const type of types) {
-    const ofType = scan.namespaces.filter((ns) => ns.type === type);
+  // One pass over the scan (it can hold thousands of namespaces), then one series per type.
+  const byType = new Map<NamespaceType, { namespaces: number; processes: number; host: number; hostPid: number }>();
+  for (const ns of scan.namespaces) {
+    let entry = byType.get(ns.type);
+    if (!entry) byType.set(ns.type, (entry = { namespaces: 0, processes: 0, host: 0, hostPid: Number.POSITIVE_INFINITY }));
+    entry.namespaces++;
+    entry.processes += ns.nprocs;
     // The host's namespace is the one holding pid 1 (pid 2, kthreadd, where pid 1 is hidden): the scan's lowest pid.
-    const host = ofType.find((ns) => ns.pid === 1) ?? ofType.find((ns) => ns.pid === 2);
-    const all = ofType.reduce((sum, ns) => sum + ns.nprocs, 0);
-    sink.set(m.namespaces, { type }, ofType.length);
-    sink.set(m.processes, { type, namespace: 'host' }, host?.nprocs ?? 0);
-    sink.set(m.processes, { type, namespace: 'other' }, all - (host?.nprocs ?? 0));
+    if ((ns.pid === 1 || ns.pid === 2) && ns.pid < entry.hostPid) {
+      entry.hostPid = ns.pid;
+      entry.host = ns.nprocs;
+    }
+  }
+  for (const type of types) {
+    const entry = byType.get(type) ?? { namespaces: 0, processes: 0, host: 0 };
+    sink.set(m.namespaces, { type }, entry.namespaces);
+    sink.set(m.processes, { type, namespace: 'host' }, entry.host);
+    sink.set(m.processes, { type, namespace: 'other' }, entry.processes - entry.host);
   }
   if (!sharing) return;
   for (const type of SHARING_TYPES) sink.set(m.containersSharing, { type }, sharing.filter((shared) => shared.includes(type)).length);

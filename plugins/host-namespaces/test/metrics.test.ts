@@ -26,6 +26,14 @@ describe('host-namespaces metrics', () => {
     });
   });
 
+  it('where pid 1 cannot be read, the namespace of pid 2 (kthreadd) is the host\'s; a shown type without namespaces is 0', () => {
+    const hidden: NamespaceScan = { ...scan, namespaces: [ns('net', '4026531840', 2, 80), ns('net', '4026532001', 300, 7)] };
+    expect(record(hidden, ['net', 'uts'])).toEqual({
+      scope_host_namespaces_namespaces: { net: 2, uts: 0 },
+      scope_host_namespaces_processes: { 'net|host': 80, 'net|other': 7, 'uts|host': 0, 'uts|other': 0 },
+    });
+  });
+
   it('containers sharing each host namespace type, when containers were compared', () => {
     expect(record(scan, ['net'], [['net', 'pid'], ['net'], []])['scope_host_namespaces_containers_sharing_host']).toEqual({ mnt: 0, net: 2, pid: 1, uts: 0, ipc: 0, user: 0, cgroup: 0, time: 0 });
   });
