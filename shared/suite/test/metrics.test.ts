@@ -339,4 +339,23 @@ describe('scope-plugins run --metrics-listen', () => {
       expect([...used].some((name) => name.startsWith(prefix)), prefix).toBe(true);
     }
   });
+  it('a removed container and an exited server take their series with them (last: it changes the scene)', async () => {
+    await dockerd.docker(['rm', '-f', ids['mounts']!]);
+    const closed = new Promise((resolve) => server.once('close', resolve));
+    server.kill('SIGKILL');
+    await closed;
+    let families: ParsedFamily[] = [];
+    for (let i = 0; i < 100; i++) {
+      families = await page();
+      const container = samples(families, 'scope_volume_count_mounts', { container_id: ids['mounts']! }).length;
+      const process = samples(families, 'scope_http_stats_requests_total', { pid: String(server.pid) }).length;
+      if (container === 0 && process === 0) break;
+      await sleep(100);
+    }
+    expect(samples(families, 'scope_volume_count_mounts', { container_id: ids['mounts']! })).toEqual([]);
+    expect(samples(families, 'scope_http_stats_requests_total', { pid: String(server.pid) })).toEqual([]);
+    expect(samples(families, 'scope_http_stats_request_duration_seconds_count', { pid: String(server.pid) })).toEqual([]);
+    expect(one(families, 'scope_volume_count_containers')).toBe(2);
+  });
+
 });
