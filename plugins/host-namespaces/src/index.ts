@@ -3,22 +3,12 @@
  * and, when the container runtime (Docker, or containerd/CRI-O through CRI) is reachable, which namespaces each
  * container shares with the host.
  */
-import { setTimeout as delay } from 'node:timers/promises';
-import { containerNodeId, definePlugin, hostNodeId, parsePositiveInt, type Logger, type PluginOption, type ReportBuilder } from '@scope-plugins/core';
-import { containerRuntimeOption, createContainerInventory, isCriContainerRecord, runtimeEndpointOption, type ContainerInventory, type ContainerRuntimeChoice, type RuntimeContainerRecord } from '@scope-plugins/cri';
-import { dockerHostOption } from '@scope-plugins/docker';
-import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceScan, type NamespaceSourceName } from './collect.js';
+import { containerNodeId, definePlugin, hostNodeId, type Logger, type OptionSchema, type ReportBuilder } from '@scope-plugins/core';
+import { acquireContainerInventory, containerRuntimeOptions, isCriContainerRecord, type ContainerInventory, type RuntimeContainerRecord } from '@scope-plugins/cri';
+import { dockerOptions } from '@scope-plugins/docker';
+import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceScan } from './collect.js';
 import { HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
-import {
-  COLUMNS,
-  DEFAULT_COMMAND_MAX_CHARS,
-  NAMESPACE_TYPES,
-  buildNamespaceTable,
-  compareWithHost,
-  parseTypesOption,
-  type NamespaceTable,
-  type NamespaceType,
-} from './parse.js';
+import { COLUMNS, DEFAULT_COMMAND_MAX_CHARS, NAMESPACE_TYPES, buildNamespaceTable, compareWithHost, type NamespaceTable, type NamespaceType } from './parse.js';
 
 export {
   COLUMNS,
@@ -40,7 +30,6 @@ export {
   parseNamespaceLink,
   parsePasswd,
   parseStartTime,
-  parseTypesOption,
   shortenCommand,
   sortNamespaces,
   validateRowId,
@@ -86,73 +75,61 @@ export const SHARED_KEY = `${PLUGIN_ID}_shared_with_host`;
 /** Container property list: one row per namespace type, `<inode>` or `<inode> (host)`. */
 export const CONTAINER_NS_PREFIX = `${PLUGIN_ID}_container_ns_`;
 
-/** How long the first collection waits for Docker's first container list. */
-export const DOCKER_FIRST_SYNC_WAIT_MS = 1000;
-
 /** @default 200 */
 export const DEFAULT_MAX_ROWS = 200;
 
 
-function parseSource(text: string): NamespaceSourceName {
-  if (text !== 'proc' && text !== 'lsns') throw new TypeError(`--source must be "proc" or "lsns", got ${JSON.stringify(text)}`);
-  return text;
-}
-
-/** The plugin's own flags (the common ones come from core). */
-export const options: PluginOption[] = [
-  {
-    flags: '--types <list>',
-    description: `comma-separated namespace types to show (${NAMESPACE_TYPES.join(',')})`,
-    env: 'HOST_NAMESPACES_TYPES',
-    parse: (value) => parseTypesOption(value),
+/**
+ * The plugin's own options (`--max-rows` in `scope-host-namespaces`, `--host-namespaces.max-rows` in the suite,
+ * env `SCOPE_HOST_NAMESPACES_MAX_ROWS`), plus the process-wide `--docker-host` and `--docker-resync-ms`.
+ */
+export const options = {
+  types: {
+    type: 'list',
+    values: NAMESPACE_TYPES,
+    default: NAMESPACE_TYPES,
+    description: 'comma-separated namespace types to show',
+    deprecatedFlags: ['types'],
+    deprecatedEnv: ['HOST_NAMESPACES_TYPES'],
   },
-  {
-    flags: '--max-rows <n>',
-    description: `rows shown in the table; the rest are summed up in a final "N more" row`,
-    env: 'HOST_NAMESPACES_MAX_ROWS',
+  maxRows: {
+    type: 'number',
+    integer: true,
+    min: 1,
     default: DEFAULT_MAX_ROWS,
-    parse: parsePositiveInt('--max-rows'),
+    description: 'rows shown in the table; the rest are summed up in a final "N more" row',
+    deprecatedFlags: ['max-rows'],
+    deprecatedEnv: ['HOST_NAMESPACES_MAX_ROWS'],
   },
-  {
-    flags: '--command-max-chars <n>',
-    description: 'longer commands are cut with "…" in the Command column (Scope shows a long cell whole on hover; this bounds the report size)',
-    env: 'HOST_NAMESPACES_COMMAND_MAX_CHARS',
+  commandMaxChars: {
+    type: 'number',
+    integer: true,
+    min: 1,
     default: DEFAULT_COMMAND_MAX_CHARS,
-    parse: parsePositiveInt('--command-max-chars'),
+    description: 'longer commands are cut with "…" in the Command column (Scope shows a long cell whole on hover; this bounds the report size)',
+    deprecatedFlags: ['command-max-chars'],
+    deprecatedEnv: ['HOST_NAMESPACES_COMMAND_MAX_CHARS'],
   },
-  {
-    flags: '--source <name>',
-    description: 'where namespaces are read from: "proc" (walk <proc-root>/<pid>/ns, no fork) or "lsns" (util-linux lsns --json)',
-    env: 'HOST_NAMESPACES_SOURCE',
+  source: {
+    type: 'enum',
+    values: ['proc', 'lsns'],
     default: 'proc',
-    parse: (value) => parseSource(value),
+    description: 'where namespaces are read from: "proc" (walk <proc-root>/<pid>/ns, no fork) or "lsns" (util-linux lsns --json)',
+    deprecatedFlags: ['source'],
+    deprecatedEnv: ['HOST_NAMESPACES_SOURCE'],
   },
-  {
-    flags: '--passwd-file <path>',
-    description: "user database for owner names (mount the host's /etc/passwd when running in a container)",
-    env: 'HOST_NAMESPACES_PASSWD_FILE',
+  passwdFile: {
+    type: 'string',
+    placeholder: 'path',
     default: '/etc/passwd',
+    description: "user database for owner names (mount the host's /etc/passwd when running in a container)",
+    deprecatedFlags: ['passwd-file'],
+    deprecatedEnv: ['HOST_NAMESPACES_PASSWD_FILE'],
   },
-  containerRuntimeOption,
-  runtimeEndpointOption,
-  dockerHostOption,
-  {
-    flags: '--no-docker',
-    description: 'do not follow the container runtime, Docker or CRI (no container metadata)',
-  },
-];
-
-function readTypes(value: unknown): readonly NamespaceType[] {
-  if (value === undefined) return NAMESPACE_TYPES;
-  if (typeof value === 'string') return parseTypesOption(value);
-  if (Array.isArray(value)) return parseTypesOption(value.join(','));
-  throw new TypeError(`types must be a comma-separated list of ${NAMESPACE_TYPES.join(', ')}, got ${JSON.stringify(value)}`);
-}
-
-function readPositive(name: string, value: unknown, fallback: number): number {
-  // Programmatic callers may pass numbers or text; both go through the flag's own validation.
-  return value === undefined ? fallback : parsePositiveInt(name)(String(value));
-}
+  docker: { type: 'boolean', default: true, description: 'follow the container runtime, Docker or CRI (container metadata)', deprecatedFlags: ['docker'] },
+  ...containerRuntimeOptions,
+  ...dockerOptions,
+} as const satisfies OptionSchema;
 
 /** The host-namespaces plugin definition. */
 export const plugin = definePlugin({
@@ -190,26 +167,20 @@ export const plugin = definePlugin({
   },
   options,
   create(ctx) {
-    const types = readTypes(ctx.options['types']);
-    const maxRows = readPositive('--max-rows', ctx.options['maxRows'], DEFAULT_MAX_ROWS);
-    const commandMaxChars = readPositive('--command-max-chars', ctx.options['commandMaxChars'], DEFAULT_COMMAND_MAX_CHARS);
-    const sourceName = parseSource(String(ctx.options['source'] ?? 'proc'));
-    const passwdPath = String(ctx.options['passwdFile'] ?? '/etc/passwd');
+    const { types, maxRows, commandMaxChars, source: sourceName, passwdFile: passwdPath } = ctx.options;
     const source = createNamespaceSource(sourceName, { procRoot: ctx.procRoot, types, passwdPath });
     const log = ctx.log;
     log.info('reading namespaces', { source: sourceName, types: types.join(','), proc_root: ctx.procRoot, max_rows: maxRows });
-    const inventory =
-      ctx.options['docker'] === false
-        ? undefined
-        : createContainerInventory({
-            log,
-            signal: ctx.signal,
-            runtime: (ctx.options['containerRuntime'] as ContainerRuntimeChoice | undefined) ?? 'auto',
-            ...(typeof ctx.options['runtimeEndpoint'] === 'string' ? { endpoint: ctx.options['runtimeEndpoint'] } : {}),
-            ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}),
-          });
+    // The process's one inventory of this Docker host (or CRI endpoint), shared with volume-count in the suite.
+    const inventory = ctx.options.docker
+      ? acquireContainerInventory(ctx, {
+          runtime: ctx.options.containerRuntime,
+          ...(ctx.options.runtimeEndpoint !== undefined ? { endpoint: ctx.options.runtimeEndpoint } : {}),
+          dockerHost: ctx.options.dockerHost,
+          dockerResyncMs: ctx.options.dockerResyncMs,
+        })
+      : undefined;
 
-    let waitedForDocker = false;
     // The cached source hands back the same scan object while nothing changed: the table is rebuilt only on change.
     let lastScan: NamespaceScan | undefined;
     let table: NamespaceTable | undefined;
@@ -224,18 +195,11 @@ export const plugin = definePlugin({
         log.debug('namespace scan', { source: scan.source, namespaces: scan.namespaces.length, processes: scan.processes, skipped: scan.skipped, hidden: table.hidden });
         for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
-        if (inventory) {
-          // Only the first collection (what --once prints) waits for the first Docker sync, and briefly: a slow
-          // or hanging Docker must never hold back the host table. ready() also settles on failure.
-          if (!waitedForDocker && inventory.status().state === 'connecting') {
-            waitedForDocker = true;
-            await Promise.race([inventory.ready(), delay(DOCKER_FIRST_SYNC_WAIT_MS, undefined, { signal }).catch(() => undefined)]);
-          }
-          recordNamespaceMetrics(metrics, scan, types, reportContainers(report, inventory, ctx.procRoot, log));
-        } else {
-          recordNamespaceMetrics(metrics, scan, types, undefined);
-        }
+        // Containers appear once Docker's first list is in: a slow or hanging Docker never holds back the host table.
+        recordNamespaceMetrics(metrics, scan, types, inventory ? reportContainers(report, inventory, ctx.procRoot, log) : undefined);
       },
+      // Only --once waits for this (bounded by core), so its single report already lists the containers.
+      ready: async () => inventory?.ready(),
       async close() {
         await inventory?.close();
       },

@@ -264,23 +264,6 @@ export function buildNamespaceTable(records: readonly NamespaceRecord[], options
   return { rows, total: accepted.length, hidden, rejected };
 }
 
-/** Parses a `--types` value (`mnt,net`): a TypeError names any unknown type. */
-export function parseTypesOption(text: string): NamespaceType[] {
-  const names = text
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name !== '');
-  if (names.length === 0) throw new TypeError(`--types needs at least one of ${NAMESPACE_TYPES.join(', ')}, got ${JSON.stringify(text)}`);
-  for (const name of names) {
-    if (!isNamespaceType(name)) throw new TypeError(`--types: unknown namespace type ${JSON.stringify(name)} (known: ${NAMESPACE_TYPES.join(', ')})`);
-  }
-  return sortTypes(names as NamespaceType[]);
-}
-
-function sortTypes(types: NamespaceType[]): NamespaceType[] {
-  return [...new Set(types)].sort((a, b) => NAMESPACE_TYPES.indexOf(a) - NAMESPACE_TYPES.indexOf(b));
-}
-
 /** A container's namespaces compared with the host's. */
 export interface ContainerNamespaces {
   /** type → inode, for every type read. */

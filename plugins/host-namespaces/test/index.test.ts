@@ -1,5 +1,5 @@
 import { execaSync } from 'execa';
-import { createLogger, hostNodeId, type Report } from '@scope-plugins/core';
+import { hostNodeId, resolveOptionValues, type Report } from '@scope-plugins/core';
 import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
@@ -35,28 +35,23 @@ function tableOf(report: Report): Record<string, Record<string, string>> {
 }
 
 describe('options', () => {
-  const option = (flags: string) => plugin.options.find((o) => o.flags.startsWith(flags));
+  const resolve = (input: Record<string, unknown>) => resolveOptionValues(plugin.id, plugin.options, input);
 
   it('validate --types, --max-rows and --source with TypeErrors naming the value', () => {
-    expect(option('--types')?.parse?.('net,pid', undefined)).toEqual(['net', 'pid']);
-    expect(() => option('--types')?.parse?.('net,bogus', undefined)).toThrow(/"bogus"/);
-    expect(() => option('--max-rows')?.parse?.('0', undefined)).toThrow(TypeError);
-    expect(() => option('--source')?.parse?.('ps', undefined)).toThrow(/"ps"/);
+    expect(resolve({ types: 'net,pid' }).types).toEqual(['net', 'pid']);
+    expect(() => resolve({ types: 'net,bogus' })).toThrow(/"bogus"/);
+    expect(() => resolve({ maxRows: '0' })).toThrow(TypeError);
+    expect(() => resolve({ source: 'ps' })).toThrow(/"ps"/);
+    // What parseTypesOption did before core took the list over: validated, deduplicated, in the kernel's order.
+    expect(resolve({ types: 'net, mnt,net' }).types).toEqual(['mnt', 'net']);
+    expect(() => resolve({ types: ' , ' })).toThrow(/the list is empty/);
   });
 
-  it('are checked again when the plugin is created programmatically', async () => {
-    const ctx = (options: Record<string, unknown>) => ({
-      id: plugin.id,
-      hostId: HOST,
-      log: createLogger({ level: 'silent' }),
-      options: { docker: false, ...options },
-      procRoot: '/proc',
-      sysRoot: '/sys',
-      signal: new AbortController().signal,
-    });
-    await expect(async () => plugin.create(ctx({ types: 'net,uts,nope' }))).rejects.toThrow(/"nope"/);
-    await expect(async () => plugin.create(ctx({ maxRows: -1 }))).rejects.toThrow(TypeError);
-    await expect(async () => plugin.create(ctx({ source: 'ps' }))).rejects.toThrow(/"ps"/);
+  it('are checked when the plugin is started programmatically', async () => {
+    const start = (options: Record<string, unknown>) => startTestPlugin(plugin, { hostId: HOST, options: { docker: false, ...options } });
+    await expect(start({ types: 'net,uts,nope' })).rejects.toThrow(/"nope"/);
+    await expect(start({ maxRows: -1 })).rejects.toThrow(TypeError);
+    await expect(start({ source: 'ps' })).rejects.toThrow(/"ps"/);
   });
 });
 

@@ -12,7 +12,6 @@ import {
   parseLsnsJson,
   parseNamespaceLink,
   parsePasswd,
-  parseTypesOption,
   shortenCommand,
   sortNamespaces,
   validateRowId,
@@ -102,12 +101,6 @@ describe('small parsers', () => {
     ]);
   });
 
-  it('parseTypesOption validates and orders types', () => {
-    expect(parseTypesOption('net, mnt,net')).toEqual(['mnt', 'net']);
-    expect(() => parseTypesOption('mnt,netz')).toThrow(TypeError);
-    expect(() => parseTypesOption('mnt,netz')).toThrow(/"netz"/);
-    expect(() => parseTypesOption(' , ')).toThrow(/at least one/);
-  });
 
   it('shortenCommand cuts at a character count with an ellipsis', () => {
     expect(shortenCommand('sleep 60', 60)).toBe('sleep 60');

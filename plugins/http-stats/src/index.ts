@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { definePlugin, parsePositiveInt, type TopologyTemplates } from '@scope-plugins/core';
+import { definePlugin, type OptionSchema, type TopologyTemplates } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { composeTracerProgram } from './program.js';
 import { planTlsTracing } from './tls-plan.js';
 import { startSelfTest, type SelfTest } from './self-test.js';
 import { collectHttpStats, latencySamplesTemplate, METHOD_TABLE_PREFIX, PROCESS_COUNT_KEY, REQUESTS_METRIC, STATUS_TABLE_PREFIX, TABLE_COLUMNS, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY } from './collect.js';
 import { createContainerLookup } from './containers.js';
-import { createExcluder, parseExcludeOption, type ExcludeRules } from './exclude.js';
+import { createExcluder, parseExcludeOption } from './exclude.js';
 import { createHttpStats } from './stats.js';
 import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './metrics.js';
 import { resolveTlsLibraries } from './tls.js';
@@ -72,23 +72,33 @@ export const X86_64_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-
 /** The OpenSSL uprobe fragment (HTTPS) shipped next to it, appended to the syscall program per library (program.ts). */
 export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
 
-function optionString(value: unknown, name: string, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value === '') throw new TypeError(`http-stats: ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function readExcludeRules(value: unknown): ExcludeRules | undefined {
-  if (value === undefined) return undefined;
-  // Programmatic callers may pass the text; the CLI has already parsed it.
-  return typeof value === 'string' ? parseExcludeOption(value) : (value as ExcludeRules);
-}
-
-function optionMs(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1000) throw new TypeError(`http-stats: ${name} must be an integer >= 1000, got ${JSON.stringify(value)}`);
-  return value;
-}
+/** The plugin's options: `--program` in `scope-http-stats`, `--http-stats.program` in the suite, env `SCOPE_HTTP_STATS_PROGRAM`, ... */
+export const HTTP_STATS_OPTIONS = {
+  bpftrace: { type: 'string', placeholder: 'command', default: 'bpftrace', description: 'bpftrace command or path', deprecatedFlags: ['bpftrace'] },
+  program: {
+    type: 'string',
+    placeholder: 'file',
+    description: 'bpftrace program to run (default: on x86_64 bpf/http-stats-x86_64.bt once a start-up self-test saw it count, else bpf/http-stats.bt)',
+    deprecatedFlags: ['program'],
+  },
+  x86Program: { type: 'string', placeholder: 'file', description: 'x86_64 program tried first when --program is not given (for tests of the self-test fallback)' },
+  tlsLibraries: {
+    type: 'string',
+    placeholder: 'list',
+    default: 'auto',
+    description: 'HTTPS: comma-separated libssl files or binaries with OpenSSL linked in (e.g. /usr/bin/node) to attach uprobes to; auto = the libssl found; none = off',
+    deprecatedFlags: ['tls-libraries'],
+  },
+  rateWindowMs: { type: 'number', integer: true, min: 1000, unit: 'ms', default: 5000, description: 'rates are averaged over this window', deprecatedFlags: ['rate-window-ms'] },
+  exclude: {
+    type: 'string',
+    placeholder: 'list',
+    description: "comma-separated pids and command names (as in /proc/<pid>/comm, e.g. dockerd,scope) whose HTTP traffic is not shown; the plugin's own process is always left out",
+    validate: (value: string) => void parseExcludeOption(value),
+    deprecatedFlags: ['exclude'],
+  },
+  latencyWindowMs: { type: 'number', integer: true, min: 1000, unit: 'ms', default: 60_000, description: 'latency percentiles cover this window', deprecatedFlags: ['latency-window-ms'] },
+} as const satisfies OptionSchema;
 
 /** Templates of a node with HTTP numbers: a process, or a container (sums over its processes). */
 const HTTP_TEMPLATES: TopologyTemplates = {
@@ -150,36 +160,15 @@ export const plugin = definePlugin({
       metadataTemplates: [...HTTP_TEMPLATES.metadataTemplates!, { id: PROCESS_COUNT_KEY, label: 'HTTP-serving processes', dataType: 'number', from: 'latest', priority: 5.5 }],
     },
   },
-  options: [
-    { flags: '--bpftrace <command>', description: 'bpftrace command or path', default: 'bpftrace', env: 'SCOPE_HTTP_STATS_BPFTRACE' },
-    { flags: '--program <file>', description: 'bpftrace program to run (default: on x86_64 bpf/http-stats-x86_64.bt once a start-up self-test saw it count, else bpf/http-stats.bt)', env: 'SCOPE_HTTP_STATS_PROGRAM' },
-    {
-      flags: '--tls-libraries <list>',
-      description: 'HTTPS: comma-separated libssl files or binaries with OpenSSL linked in (e.g. /usr/bin/node) to attach uprobes to; auto = the libssl found; none = off',
-      default: 'auto',
-      env: 'SCOPE_HTTP_STATS_TLS_LIBRARIES',
-    },
-    { flags: '--rate-window-ms <ms>', description: 'rates are averaged over this window', default: 5000, env: 'SCOPE_HTTP_STATS_RATE_WINDOW_MS', parse: parsePositiveInt('--rate-window-ms') },
-    {
-      flags: '--exclude <list>',
-      description: "comma-separated pids and command names (as in /proc/<pid>/comm, e.g. dockerd,scope) whose HTTP traffic is not shown; the plugin's own process is always left out",
-      env: 'SCOPE_HTTP_STATS_EXCLUDE',
-      parse: (value) => parseExcludeOption(value),
-    },
-    { flags: '--latency-window-ms <ms>', description: 'latency percentiles cover this window', default: 60_000, env: 'SCOPE_HTTP_STATS_LATENCY_WINDOW_MS', parse: parsePositiveInt('--latency-window-ms') },
-  ],
+  options: HTTP_STATS_OPTIONS,
   async create(ctx) {
-    const latencyWindowMs = optionMs(ctx.options['latencyWindowMs'], '--latency-window-ms', 60_000);
-    const stats = createHttpStats({
-      rateWindowMs: optionMs(ctx.options['rateWindowMs'], '--rate-window-ms', 5000),
-      latencyWindowMs,
-    });
-    const excluder = createExcluder(ctx.procRoot, readExcludeRules(ctx.options['exclude']));
+    const { bpftrace, rateWindowMs, latencyWindowMs } = ctx.options;
+    const stats = createHttpStats({ rateWindowMs, latencyWindowMs });
+    const excluder = createExcluder(ctx.procRoot, ctx.options.exclude === undefined ? undefined : parseExcludeOption(ctx.options.exclude));
     const containers = createContainerLookup(ctx.procRoot);
-    const bpftrace = optionString(ctx.options['bpftrace'], '--bpftrace', 'bpftrace');
     // No --program: on x86_64 the register-reading program, kept only once the start-up self-test saw its requests.
-    const explicitProgram = ctx.options['program'] === undefined ? undefined : optionString(ctx.options['program'], '--program', BPF_PROGRAM_PATH);
-    const candidate = optionString(ctx.options['x86Program'], 'x86Program', X86_64_BPF_PROGRAM_PATH);
+    const explicitProgram = ctx.options.program;
+    const candidate = ctx.options.x86Program ?? X86_64_BPF_PROGRAM_PATH;
     let programPath = explicitProgram ?? (process.arch === 'x64' ? candidate : BPF_PROGRAM_PATH);
     let verified = programPath !== candidate;
     let selfTest: SelfTest | undefined;
@@ -200,7 +189,7 @@ export const plugin = definePlugin({
         tracer.restart();
       });
     };
-    const tls = await planTlsTracing(await resolveTlsLibraries(optionString(ctx.options['tlsLibraries'], '--tls-libraries', 'auto')), ctx.log);
+    const tls = await planTlsTracing(await resolveTlsLibraries(ctx.options.tlsLibraries), ctx.log);
     const tracer = createTracer({
       bpftrace,
       procRoot: ctx.procRoot,

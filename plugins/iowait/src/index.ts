@@ -2,7 +2,7 @@
  * @scope-plugins/iowait: the host's CPU I/O wait (or idle) as a Scope metric, computed from
  * /proc/stat deltas, with the original plugin's switch controls, PSI io rows and a block device table.
  */
-import { createMetricWindow, definePlugin, hostNodeId, type TableRows } from '@scope-plugins/core';
+import { createMetricWindow, definePlugin, hostNodeId, type OptionSchema, type TableRows } from '@scope-plugins/core';
 import { createIowaitReader, readBlockDeviceInfo } from './collect.js';
 import { DEFAULT_DISK_EXCLUDE, diskRowId, formatNumber } from './parse.js';
 import { IOWAIT_METRIC_FAMILIES, recordIowaitMetrics } from './metrics.js';
@@ -45,57 +45,35 @@ export const DISK_COLUMNS = {
   kind: 'kind',
 } as const;
 
-/** The plugin's own options, validated. */
-export interface IowaitOptions {
-  /** Metric shown at start. @default 'iowait' */
-  mode: IowaitMode;
-  /** History kept per metric. @default 60_000 */
-  windowMs: number;
-  /** Devices left out of the table; undefined keeps all. @default /^(loop|ram|zram)[0-9]+$/ */
-  diskExclude: RegExp | undefined;
-  /** Keep partitions in the table. @default false */
-  diskPartitions: boolean;
-  /** Size/kind columns from <sys-root>/class/block. @default true */
-  diskInfo: boolean;
-}
-
-function parseMode(value: unknown): IowaitMode {
-  if (value === IOWAIT_METRIC || value === IDLE_METRIC) return value;
-  throw new TypeError(`--iowait-mode must be "iowait" or "idle", got ${JSON.stringify(value)}`);
-}
-
-function parseWindowMs(value: unknown): number {
-  const number = typeof value === 'string' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1000) {
-    throw new TypeError(`--iowait-window-ms must be an integer of at least 1000 (ms), got ${JSON.stringify(value)}`);
-  }
-  return number;
-}
-
-function parseDiskExclude(value: unknown): RegExp | undefined {
-  if (value instanceof RegExp) return value;
-  if (typeof value !== 'string') throw new TypeError(`--disk-exclude must be a regular expression, got ${JSON.stringify(value)}`);
-  if (value === '') return undefined;
+function validateRegex(value: string): void {
   try {
-    return new RegExp(value);
+    new RegExp(value);
   } catch (cause) {
-    throw new TypeError(`--disk-exclude must be a valid regular expression, got ${JSON.stringify(value)}`, { cause });
+    throw new TypeError(`not a valid regular expression`, { cause });
   }
 }
 
-/**
- * Validates the plugin's options (by commander attribute name: `iowaitMode`, `iowaitWindowMs`, `diskExclude`,
- * `diskPartitions`, `diskInfo`), filling in defaults; throws a TypeError showing a bad value.
- */
-export function resolveIowaitOptions(options: Record<string, unknown>): IowaitOptions {
-  return {
-    mode: parseMode(options['iowaitMode'] ?? IOWAIT_METRIC),
-    windowMs: parseWindowMs(options['iowaitWindowMs'] ?? 60_000),
-    diskExclude: parseDiskExclude(options['diskExclude'] ?? DEFAULT_DISK_EXCLUDE),
-    diskPartitions: options['diskPartitions'] === true,
-    diskInfo: options['diskInfo'] !== false,
-  };
+/** The `--disk-exclude` text as the reader uses it: a pattern, or undefined for "" (keep every device). */
+export function diskExcludePattern(text: string): RegExp | undefined {
+  return text === '' ? undefined : new RegExp(text);
 }
+
+/** The plugin's options: `--mode` in `scope-iowait`, `--iowait.mode` in the suite, env `SCOPE_IOWAIT_MODE`, ... */
+export const IOWAIT_OPTIONS = {
+  mode: { type: 'enum', values: [IOWAIT_METRIC, IDLE_METRIC], default: IOWAIT_METRIC, description: 'metric shown at start', deprecatedFlags: ['iowait-mode'] },
+  windowMs: { type: 'number', integer: true, min: 1000, unit: 'ms', default: 60_000, description: 'history kept per metric', deprecatedFlags: ['iowait-window-ms'] },
+  diskExclude: {
+    type: 'string',
+    allowEmpty: true,
+    placeholder: 'regex',
+    default: DEFAULT_DISK_EXCLUDE,
+    validate: validateRegex,
+    description: 'block devices left out of the table ("" keeps all)',
+    deprecatedFlags: ['disk-exclude'],
+  },
+  diskPartitions: { type: 'boolean', default: false, description: 'show partitions in the block device table', deprecatedFlags: ['disk-partitions'] },
+  diskInfo: { type: 'boolean', default: true, description: 'size/kind columns (read from <sys-root>/class/block)', deprecatedFlags: ['disk-info'] },
+} as const satisfies OptionSchema;
 
 const GIB = 1024 ** 3;
 
@@ -144,21 +122,9 @@ export const plugin = definePlugin({
       ],
     },
   },
-  options: [
-    { flags: '--iowait-mode <mode>', description: 'metric shown at start: iowait or idle', default: IOWAIT_METRIC, env: 'SCOPE_IOWAIT_MODE', parse: (value) => parseMode(value) },
-    { flags: '--iowait-window-ms <ms>', description: 'history kept per metric (ms)', default: 60_000, env: 'SCOPE_IOWAIT_WINDOW_MS', parse: (value) => parseWindowMs(value) },
-    {
-      flags: '--disk-exclude <regex>',
-      description: 'block devices left out of the table ("" keeps all)',
-      default: DEFAULT_DISK_EXCLUDE,
-      env: 'SCOPE_IOWAIT_DISK_EXCLUDE',
-      parse: (value) => (parseDiskExclude(value), value),
-    },
-    { flags: '--disk-partitions', description: 'show partitions in the block device table', default: false, env: 'SCOPE_IOWAIT_DISK_PARTITIONS' },
-    { flags: '--no-disk-info', description: 'leave out the size/kind columns (read from <sys-root>/class/block)' },
-  ],
+  options: IOWAIT_OPTIONS,
   create(ctx) {
-    const options = resolveIowaitOptions(ctx.options);
+    const options = ctx.options;
     let mode: IowaitMode = options.mode;
     const windows = {
       [IOWAIT_METRIC]: createMetricWindow({ windowMs: options.windowMs, min: 0, max: 100 }),
@@ -168,7 +134,7 @@ export const plugin = definePlugin({
       procRoot: ctx.procRoot,
       sysRoot: ctx.sysRoot,
       log: ctx.log,
-      diskExclude: options.diskExclude,
+      diskExclude: diskExcludePattern(options.diskExclude),
       includePartitions: options.diskPartitions,
       readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo(ctx.sysRoot) : undefined,
     });

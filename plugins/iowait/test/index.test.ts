@@ -5,10 +5,10 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { diagnoseReportBody, hostNodeId, type Report, type Sample } from '@scope-plugins/core';
+import { diagnoseReportBody, hostNodeId, resolveOptionValues, type Report, type Sample } from '@scope-plugins/core';
 import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DISK_TABLE_PREFIX, IDLE_METRIC, IOWAIT_METRIC, LATEST_KEYS, SWITCH_TO_IDLE, SWITCH_TO_IOWAIT, plugin, resolveIowaitOptions } from '../src/index.js';
+import { DISK_TABLE_PREFIX, IDLE_METRIC, IOWAIT_METRIC, LATEST_KEYS, SWITCH_TO_IDLE, SWITCH_TO_IOWAIT, diskExcludePattern, plugin } from '../src/index.js';
 import { canRun, hostNode, readRawCpu, runIostat, sleep, startIo, type RawCpu } from './helpers.js';
 
 const HOST_ID = 'test-host';
@@ -34,20 +34,26 @@ function latest(report: Report, key: string): string | undefined {
   return hostNode(report, NODE_ID)?.latest?.[key]?.value;
 }
 
-describe('resolveIowaitOptions', () => {
+describe('the option schema (validated by core)', () => {
+  const resolveIowaitOptions = (input: Record<string, unknown>) => resolveOptionValues(plugin.id, plugin.options, input);
+
+  it('fills in the defaults', () => {
+    expect(resolveIowaitOptions({})).toEqual({ mode: 'iowait', windowMs: 60_000, diskExclude: '^(loop|ram|zram)[0-9]+$', diskPartitions: false, diskInfo: true });
+  });
+
   it('by default leaves loop, ram and zram devices out of the table and keeps every kind of real disk', () => {
-    const { diskExclude } = resolveIowaitOptions({});
+    const diskExclude = diskExcludePattern(resolveIowaitOptions({}).diskExclude);
     const names = ['loop0', 'loop12', 'ram0', 'zram1', 'sda', 'sdaa', 'vda', 'xvdb', 'nvme0n1', 'mmcblk0', 'dm-0', 'md127', 'nbd10', 'loopy', 'sram0x'];
     expect(names.filter((name) => diskExclude?.test(name))).toEqual(['loop0', 'loop12', 'ram0', 'zram1']);
     // "" keeps everything (the flag's documented way to turn the filter off).
-    expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBeUndefined();
+    expect(diskExcludePattern(resolveIowaitOptions({ diskExclude: '' }).diskExclude)).toBeUndefined();
   });
 
   it('refuses bad values with a TypeError that shows them', () => {
-    expect(() => resolveIowaitOptions({ iowaitMode: 'busy' })).toThrow(new TypeError('--iowait-mode must be "iowait" or "idle", got "busy"'));
-    expect(() => resolveIowaitOptions({ iowaitWindowMs: '500' })).toThrow(new TypeError('--iowait-window-ms must be an integer of at least 1000 (ms), got "500"'));
-    expect(() => resolveIowaitOptions({ diskExclude: '(' })).toThrow(new TypeError('--disk-exclude must be a valid regular expression, got "("'));
-    expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBeUndefined();
+    expect(() => resolveIowaitOptions({ mode: 'busy' })).toThrow(new TypeError('iowait: --mode (env SCOPE_IOWAIT_MODE) must be one of iowait, idle, got "busy"'));
+    expect(() => resolveIowaitOptions({ windowMs: '500' })).toThrow(new TypeError('iowait: --window-ms (env SCOPE_IOWAIT_WINDOW_MS) must be an integer of at least 1000 (ms), got "500"'));
+    expect(() => resolveIowaitOptions({ diskExclude: '(' })).toThrow(new TypeError('iowait: --disk-exclude (env SCOPE_IOWAIT_DISK_EXCLUDE) must be a string, got "(" (not a valid regular expression)'));
+    expect(resolveIowaitOptions({ diskExclude: '' }).diskExclude).toBe('');
   });
 });
 
@@ -136,7 +142,7 @@ describe('the plugin on the real host, over its socket', () => {
   });
 
   it('starts in idle mode when asked', async () => {
-    const p = await start({ iowaitMode: 'idle' });
+    const p = await start({ mode: 'idle' });
     const report = await p.waitForReport((r) => samples(r, IDLE_METRIC).length >= 1, 10_000);
     expect(samples(report, IOWAIT_METRIC)).toEqual([]);
     expect(latest(report, 'active_controls')).toBe(`${SWITCH_TO_IOWAIT};host_exec`);
@@ -313,11 +319,11 @@ describe('the built bin', () => {
 
   it('refuses a bad flag with a clear message', async () => {
     const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-    const result = await promisify(execFile)(process.execPath, [cli, '--once', '--iowait-mode', 'busy'], { timeout: 15_000 }).then(
+    const result = await promisify(execFile)(process.execPath, [cli, '--once', '--mode', 'busy'], { timeout: 15_000 }).then(
       () => ({ code: 0, stderr: '' }),
       (error: { code: number; stderr: string }) => error,
     );
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('--iowait-mode must be "iowait" or "idle", got "busy"');
+    expect(result.stderr).toContain('iowait: --mode (env SCOPE_IOWAIT_MODE) must be one of iowait, idle, got "busy"');
   });
 });

@@ -1,6 +1,6 @@
-import { definePlugin, parsePositiveInt } from '@scope-plugins/core';
-import { containerRuntimeOption, createContainerInventory, runtimeEndpointOption, type ContainerRuntimeChoice } from '@scope-plugins/cri';
-import { dockerHostOption } from '@scope-plugins/docker';
+import { definePlugin } from '@scope-plugins/core';
+import { acquireContainerInventory, containerRuntimeOptions } from '@scope-plugins/cri';
+import { dockerOptions } from '@scope-plugins/docker';
 import { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts } from './collect.js';
 import { VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 
@@ -18,9 +18,6 @@ export {
 } from './kubernetes.js';
 export { MAX_CONTAINER_SERIES, MOUNT_TYPES, VOLUME_COUNT_METRICS, VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 export { SHORT_ID_CHARS, buildMountRows, countMounts, describeMountDetails, describeMountSource, parseContainerMounts, type ContainerMount, type MountCounts } from './parse.js';
-
-/** How long start-up waits for the first Docker sync before serving anyway. */
-const FIRST_SYNC_WAIT_MS = 5000;
 
 /** The volume-count plugin: mounts per container, followed live from the Docker API or a CRI runtime (containerd, CRI-O). */
 export const plugin = definePlugin({
@@ -66,33 +63,23 @@ export const plugin = definePlugin({
       ],
     },
   },
-  options: [
-    containerRuntimeOption,
-    runtimeEndpointOption,
-    dockerHostOption,
-    {
-      flags: '--docker-resync-ms <ms>',
-      description: 'full container list + inspect this often, as a safety net behind the Docker event stream',
-      default: 30_000,
-      parse: parsePositiveInt('--docker-resync-ms'),
-    },
-  ],
-  async create(ctx) {
-    const inventory = createContainerInventory({
-      runtime: (ctx.options['containerRuntime'] as ContainerRuntimeChoice | undefined) ?? 'auto',
-      ...(typeof ctx.options['runtimeEndpoint'] === 'string' ? { endpoint: ctx.options['runtimeEndpoint'] } : {}),
-      ...(typeof ctx.options['dockerHost'] === 'string' ? { dockerHost: ctx.options['dockerHost'] } : {}),
-      ...(typeof ctx.options['dockerResyncMs'] === 'number' ? { dockerResyncMs: ctx.options['dockerResyncMs'] } : {}),
-      log: ctx.log,
-      signal: ctx.signal,
+  // All process-wide: --container-runtime, --runtime-endpoint, --docker-host, --docker-resync-ms. The inventory is the
+  // process's one per Docker host (or CRI endpoint), shared with host-namespaces.
+  options: { ...containerRuntimeOptions, ...dockerOptions },
+  create(ctx) {
+    const inventory = acquireContainerInventory(ctx, {
+      runtime: ctx.options.containerRuntime,
+      ...(ctx.options.runtimeEndpoint !== undefined ? { endpoint: ctx.options.runtimeEndpoint } : {}),
+      dockerHost: ctx.options.dockerHost,
+      dockerResyncMs: ctx.options.dockerResyncMs,
     });
-    // The first report (and `--once`) should already list the containers; a hung runtime must not block start-up.
-    await Promise.race([inventory.ready(), new Promise((resolve) => setTimeout(resolve, FIRST_SYNC_WAIT_MS).unref())]);
     return {
       collect({ report, metrics }) {
         collectVolumeCounts(report, inventory);
         recordVolumeCountMetrics(metrics, inventory);
       },
+      // Only --once waits for the first sync (bounded by core); the socket serves from the start.
+      ready: () => inventory.ready(),
       close: () => inventory.close(),
     };
   },

@@ -1,6 +1,7 @@
 /** @scope-plugins/core: everything a Weave Scope probe plugin needs, so a plugin is one definition. */
 export { ERROR_CODES, ScopePluginError, describeError, type ScopePluginErrorCode } from './errors.js';
-export { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Backoff, type BackoffOptions } from './util/backoff.js';
+export { createBackoff, sleepUnlessAborted, type Backoff, type BackoffOptions } from './util/backoff.js';
+export { validatePositiveNumber } from './util/validate.js';
 export { LOG_LEVELS, MAX_TRANSITION_STATES, createLogger, normalizeTransitionState, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
 export {
   CONTROL_ID_PATTERN,
@@ -45,16 +46,32 @@ export {
   type PluginContext,
   type PluginDefinition,
   type PluginInstance,
-  type PluginOption,
   type ResolvedPluginDefinition,
 } from './plugin/define.js';
-export { CONTROL_BUDGET_MS, PluginCollector, collectOnce, startPlugin, type PluginHealth, type RunningPlugin, type RuntimeOptions } from './plugin/runtime.js';
+export {
+  kebabCase,
+  optionEnv,
+  optionFlag,
+  resolveOptionValues,
+  type BooleanOption,
+  type EnumOption,
+  type FlagStyle,
+  type ListOption,
+  type NumberOption,
+  type OptionSchema,
+  type OptionSpec,
+  type OptionValue,
+  type OptionValues,
+  type StringOption,
+} from './plugin/options.js';
+export { createSharedScope, sharedResourceHolds, type AcquireShared, type SharedLease, type SharedResource, type SharedScope } from './plugin/shared.js';
+export { CONTROL_BUDGET_MS, ONCE_READY_MS, PluginCollector, collectOnce, startPlugin, type PluginHealth, type RunningPlugin, type RuntimeOptions } from './plugin/runtime.js';
 export { CREATE_RETRY_MS, PluginLifecycle, type LifecycleOptions, type PluginState } from './plugin/lifecycle.js';
 export { createPluginScope, currentPluginScope, outsidePluginScope, type DisposeSummary, type FaultKind, type PluginScope } from './plugin/scope.js';
 export { installFaultHandlers } from './plugin/faults.js';
 export { IDLE_AFTER_MS, IDLE_INTERVAL_MS, startCollectionSchedule, type CollectionSchedule, type ScheduleOptions } from './plugin/schedule.js';
-export { addCommonOptions, addPluginOptions, parsePositiveInt, readCommonFlags, type CommonFlags } from './cli/options.js';
-export { createPluginProgram, runPluginCli, runPlugins } from './cli/run.js';
+export { addCommonOptions, addPluginOptions, parsePositiveInt, readCommonFlags, type CommonFlags, type PluginOptionInput, type PluginOptionReader } from './cli/options.js';
+export { createPluginProgram, runPluginCli, runPlugins, type RunPluginsOptions } from './cli/run.js';
 export { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, hasProblems, type Diagnosis, type TopologySummary } from './doctor/diagnose.js';
 export { doctorFailed, formatDoctor, runDoctor, type DoctorEntry, type DoctorOptions } from './doctor/doctor.js';
 export { createDoctorCommand } from './doctor/command.js';

@@ -2,7 +2,6 @@ import { definePlugin, hostNodeId } from '../src/index.js';
 
 /** A small plugin built only from core's public API: the proof that a plugin needs no change to core. */
 export function createExamplePlugin(options: { collectDelayMs?: number; failWith?: () => string | undefined } = {}) {
-  let mode = 'idle';
   let collects = 0;
   return definePlugin({
     id: 'demo',
@@ -31,25 +30,36 @@ export function createExamplePlugin(options: { collectDelayMs?: number; failWith
         ],
       },
     },
-    create: () => ({
-      async collect({ report, hostId }) {
-        if (options.collectDelayMs) await new Promise((resolve) => setTimeout(resolve, options.collectDelayMs));
-        const failure = options.failWith?.();
-        if (failure) throw new Error(failure);
-        collects++;
-        report
-          .topology('Host')
-          .node(hostNodeId(hostId))
-          .latest('demo_mode', mode)
-          .metric('demo_collects', collects, { min: 0, max: 1000 })
-          .table('demo_cpu_', { cpu0: { user: 12.5, iowait: 0.3 }, cpu1: { user: 7, iowait: 2.1 } })
-          .activeControls([mode === 'idle' ? 'demo-to-busy' : 'demo-to-idle']);
-      },
-      control(request) {
-        if (request.args['fail'] === 'yes') return { error: 'demo: mode change failed' };
-        mode = request.control === 'demo-to-busy' ? 'busy' : 'idle';
-        return { value: { mode } };
-      },
-    }),
+    // Typed by inference: ctx.options.startMode is 'idle' | 'busy', ctx.options.cpus a number.
+    options: {
+      startMode: { type: 'enum', values: ['idle', 'busy'], default: 'idle', description: 'mode at start', deprecatedFlags: ['mode'], deprecatedEnv: ['DEMO_MODE'] },
+      cpus: { type: 'number', integer: true, min: 1, default: 2, description: 'rows in the per-CPU table' },
+      label: { type: 'string', description: 'shown as demo_label when set' },
+    },
+    create: (ctx) => {
+      let mode: string = ctx.options.startMode;
+      const rows = Object.fromEntries(Array.from({ length: ctx.options.cpus }, (_, i) => [`cpu${i}`, i === 0 ? { user: 12.5, iowait: 0.3 } : { user: 7, iowait: 2.1 }]));
+      return {
+        async collect({ report, hostId }) {
+          if (options.collectDelayMs) await new Promise((resolve) => setTimeout(resolve, options.collectDelayMs));
+          const failure = options.failWith?.();
+          if (failure) throw new Error(failure);
+          collects++;
+          report
+            .topology('Host')
+            .node(hostNodeId(hostId))
+            .latest('demo_mode', mode)
+            .metric('demo_collects', collects, { min: 0, max: 1000 })
+            .table('demo_cpu_', rows)
+            .activeControls([mode === 'idle' ? 'demo-to-busy' : 'demo-to-idle']);
+          if (ctx.options.label !== undefined) report.topology('Host').node(hostNodeId(hostId)).latest('demo_label', ctx.options.label);
+        },
+        control(request) {
+          if (request.args['fail'] === 'yes') return { error: 'demo: mode change failed' };
+          mode = request.control === 'demo-to-busy' ? 'busy' : 'idle';
+          return { value: { mode } };
+        },
+      };
+    },
   });
 }

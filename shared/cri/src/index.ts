@@ -24,7 +24,9 @@ export { createCriInventory, type ContainerInventory, type ContainerInventorySta
 export { formatCriState, parseHostNamespaceFlags, parseStatusPid, type CriContainerRecord, type HostNamespaceFlags, type PodRef } from './record.js';
 export {
   CONTAINER_RUNTIMES,
+  acquireContainerInventory,
   containerRuntimeOption,
+  containerRuntimeOptions,
   createContainerInventory,
   isCriContainerRecord,
   parseContainerRuntime,

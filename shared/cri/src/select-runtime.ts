@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { Logger, PluginOption } from '@scope-plugins/core';
-import { DEFAULT_DOCKER_HOST, createDockerInventory, parseDockerHost, type ContainerRecord } from '@scope-plugins/docker';
+import type { EnumOption, Logger, StringOption } from '@scope-plugins/core';
+import { DEFAULT_DOCKER_HOST, acquireDockerInventory, createDockerInventory, parseDockerHost, type ContainerRecord, type DockerInventoryContext } from '@scope-plugins/docker';
 import { DEFAULT_CRI_ENDPOINTS, parseCriEndpoint } from './client.js';
 import { createCriInventory, type ContainerInventory } from './inventory.js';
 import type { CriContainerRecord } from './record.js';
@@ -26,25 +26,30 @@ export function parseContainerRuntime(value: string): ContainerRuntimeChoice {
   return value as ContainerRuntimeChoice;
 }
 
-/** `--container-runtime <name>` (env `SCOPE_CONTAINER_RUNTIME`). @default 'auto' */
-export const containerRuntimeOption: PluginOption = {
-  flags: '--container-runtime <name>',
-  description: `where containers come from: ${CONTAINER_RUNTIMES.join('|')} (auto: Docker if its socket exists, else containerd, else CRI-O)`,
-  env: 'SCOPE_CONTAINER_RUNTIME',
+/** The process-wide `--container-runtime <name>` option (env `SCOPE_CONTAINER_RUNTIME`). @default 'auto' */
+export const containerRuntimeOption = {
+  type: 'enum',
+  global: true,
+  values: CONTAINER_RUNTIMES,
   default: 'auto',
-  parse: (value: string) => parseContainerRuntime(value),
-};
+  description: 'where containers come from (auto: Docker if its socket exists, else containerd, else CRI-O)',
+} as const satisfies EnumOption<ContainerRuntimeChoice>;
 
-/** `--runtime-endpoint <url>` (env `CONTAINER_RUNTIME_ENDPOINT`, as crictl): the CRI socket of containerd or CRI-O. */
-export const runtimeEndpointOption: PluginOption = {
-  flags: '--runtime-endpoint <url>',
+/**
+ * The process-wide `--runtime-endpoint <url>` option (env `SCOPE_RUNTIME_ENDPOINT`, then `CONTAINER_RUNTIME_ENDPOINT`
+ * as crictl reads it): the CRI socket of containerd or CRI-O.
+ */
+export const runtimeEndpointOption = {
+  type: 'string',
+  global: true,
+  placeholder: 'url',
+  env: ['CONTAINER_RUNTIME_ENDPOINT'],
   description: `CRI socket (unix:///path); default ${DEFAULT_CRI_ENDPOINTS.containerd} for containerd, ${DEFAULT_CRI_ENDPOINTS['cri-o']} for cri-o`,
-  env: 'CONTAINER_RUNTIME_ENDPOINT',
-  parse: (value: string) => {
-    parseCriEndpoint(value);
-    return value;
-  },
-};
+  validate: (value: string) => void parseCriEndpoint(value),
+} as const satisfies StringOption;
+
+/** Both runtime options, to spread into a plugin's `options` next to `dockerOptions`. */
+export const containerRuntimeOptions = { containerRuntime: containerRuntimeOption, runtimeEndpoint: runtimeEndpointOption } as const;
 
 /** What {@link selectContainerRuntime} decided. */
 export type RuntimeSelection =
@@ -122,4 +127,30 @@ export function createContainerInventory(options: ContainerInventoryOptions): Co
   log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
   const inventory = createCriInventory({ endpoint: selection.endpoint, log, ...(options.criPollMs ? { pollMs: options.criPollMs } : {}), ...(signal ? { signal } : {}) });
   return Object.assign(inventory, { selection });
+}
+
+/**
+ * Like {@link createContainerInventory}, but shared through the plugin context: Docker's inventory is the process's
+ * one per Docker host (`acquireDockerInventory`), a CRI runtime's the process's one per endpoint. Holds are released
+ * when the plugin instance closes (or by `close()`).
+ */
+export function acquireContainerInventory(ctx: DockerInventoryContext, options: Omit<ContainerInventoryOptions, 'log' | 'signal'>): ContainerInventory<RuntimeContainerRecord> & { selection: RuntimeSelection } {
+  const selection = selectContainerRuntime(options);
+  const { log } = ctx;
+  if (selection.kind === 'docker') {
+    log.info(`container runtime: docker (${selection.found})`, { docker_host: selection.dockerHost });
+    const inventory = acquireDockerInventory(ctx, { dockerHost: selection.dockerHost, ...(options.dockerResyncMs ? { resyncMs: options.dockerResyncMs } : {}) });
+    return Object.assign(inventory, { selection });
+  }
+  log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
+  const key = `cri-inventory:${selection.endpoint}`;
+  const lease = ctx.shared(key, () => createCriInventory({ endpoint: selection.endpoint, log: log.child({ plugin: undefined, shared: key }), ...(options.criPollMs ? { pollMs: options.criPollMs } : {}) }));
+  const shared = lease.value;
+  return {
+    containers: () => shared.containers(),
+    status: () => shared.status(),
+    ready: () => shared.ready(),
+    close: () => lease.release(),
+    selection,
+  };
 }

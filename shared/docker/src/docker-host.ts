@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import type { PluginOption } from '@scope-plugins/core';
+import type { NumberOption, StringOption } from '@scope-plugins/core';
 
 /** Where Docker listens unless `--docker-host` or `DOCKER_HOST` says otherwise. */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
@@ -46,17 +46,37 @@ export function formatDockerEndpoint(endpoint: DockerEndpoint): string {
   return endpoint.kind === 'unix' ? `unix://${endpoint.socketPath}` : `tcp://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
 }
 
-/** The `--docker-host <url>` flag (env `DOCKER_HOST`), validated at parse time. @default 'unix:///var/run/docker.sock' */
-export const dockerHostOption: PluginOption = {
-  flags: '--docker-host <url>',
+/**
+ * The process-wide `--docker-host <url>` option (env `SCOPE_DOCKER_HOST`, then Docker's own `DOCKER_HOST`):
+ * one flag for every Docker-using plugin of the process, since they share one inventory per endpoint.
+ * @default 'unix:///var/run/docker.sock'
+ */
+export const dockerHostOption = {
+  type: 'string',
+  global: true,
   description: 'Docker API endpoint: unix:///path/docker.sock, /path/docker.sock or tcp://host:port',
-  env: 'DOCKER_HOST',
+  placeholder: 'url',
+  env: ['DOCKER_HOST'],
   default: DEFAULT_DOCKER_HOST,
-  parse: (value: string) => {
-    parseDockerHost(value);
-    return value;
-  },
-};
+  validate: (value: string) => void parseDockerHost(value),
+} as const satisfies StringOption;
+
+/**
+ * The process-wide `--docker-resync-ms <ms>` option (env `SCOPE_DOCKER_RESYNC_MS`): how often the shared inventory
+ * lists and inspects every container behind the event stream. @default 30000
+ */
+export const dockerResyncOption = {
+  type: 'number',
+  global: true,
+  description: 'full container list + inspect this often, as a safety net behind the Docker event stream',
+  integer: true,
+  min: 1000,
+  unit: 'ms',
+  default: 30_000,
+} as const satisfies NumberOption;
+
+/** Both Docker options, to spread into a plugin's `options`: `{ ...dockerOptions, ... }`. */
+export const dockerOptions = { dockerHost: dockerHostOption, dockerResyncMs: dockerResyncOption } as const;
 
 /**
  * A dockerode client for `options.dockerHost` (default {@link DEFAULT_DOCKER_HOST}). Every connection

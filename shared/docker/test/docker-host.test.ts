@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createDockerClient, dockerHostOption, formatDockerEndpoint, parseDockerHost } from '../src/index.js';
+import { optionEnv, optionFlag, resolveOptionValues } from '@scope-plugins/core';
+import { createDockerClient, dockerHostOption, dockerOptions, formatDockerEndpoint, parseDockerHost } from '../src/index.js';
 
 describe('parseDockerHost', () => {
   it.each([
@@ -27,14 +28,15 @@ describe('parseDockerHost', () => {
 });
 
 describe('dockerHostOption', () => {
-  it('is the --docker-host flag read from DOCKER_HOST, defaulting to the standard socket', () => {
-    expect({ flags: dockerHostOption.flags, env: dockerHostOption.env, default: dockerHostOption.default }).toEqual({
-      flags: '--docker-host <url>',
-      env: 'DOCKER_HOST',
+  it('is the process-wide --docker-host flag read from SCOPE_DOCKER_HOST, then DOCKER_HOST, defaulting to the standard socket', () => {
+    expect({ flags: optionFlag('any', 'dockerHost', dockerHostOption, 'suite'), env: [optionEnv('any', 'dockerHost', dockerHostOption), ...dockerHostOption.env], default: dockerHostOption.default }).toEqual({
+      flags: '--docker-host',
+      env: ['SCOPE_DOCKER_HOST', 'DOCKER_HOST'],
       default: 'unix:///var/run/docker.sock',
     });
-    expect(dockerHostOption.parse?.('tcp://127.0.0.1:2375', undefined)).toBe('tcp://127.0.0.1:2375');
-    expect(() => dockerHostOption.parse?.('ftp://x', undefined)).toThrow(TypeError);
+    expect(resolveOptionValues('any', dockerOptions, { dockerHost: 'tcp://127.0.0.1:2375' }).dockerHost).toBe('tcp://127.0.0.1:2375');
+    expect(() => resolveOptionValues('any', dockerOptions, { dockerHost: 'ftp://x' })).toThrow(TypeError);
+    expect(() => resolveOptionValues('any', dockerOptions, { dockerResyncMs: '0' })).toThrow(new TypeError('any: --docker-resync-ms (env SCOPE_DOCKER_RESYNC_MS) must be an integer of at least 1000 (ms), got "0"'));
   });
 });
 

@@ -14,9 +14,10 @@ export function createSuiteProgram(): Command {
     .argument('[ids...]', 'plugin ids to run')
     .showHelpAfterError();
   addCommonOptions(run);
-  addPluginOptions(run, [...SUITE_PLUGINS.values()]);
-  run.action(async (ids: string[], opts: Record<string, unknown>) => {
-    await runPlugins(selectPlugins(ids), readCommonFlags(opts), opts);
+  // Every plugin's flags, namespaced (`--iowait.mode`); the Docker ones are process-wide (`--docker-host`).
+  const pluginOptions = addPluginOptions(run, [...SUITE_PLUGINS.values()], 'suite');
+  run.action(async (ids: string[], opts: Record<string, unknown>, command: Command) => {
+    await runPlugins(selectPlugins(ids), readCommonFlags(opts), { ...pluginOptions.read(command), style: 'suite' });
   });
 
   createDoctorCommand(program.command('doctor'));

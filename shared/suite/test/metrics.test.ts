@@ -128,7 +128,7 @@ describe('scope-plugins run --metrics-listen', () => {
       });
     });
 
-    suite = spawn(process.execPath, [CLI, 'run', '--root', root, '--log-level', 'info', '--metrics-listen', '0', '--docker-host', dockerd.dockerHost, '--tls-libraries', 'none'], {
+    suite = spawn(process.execPath, [CLI, 'run', '--root', root, '--log-level', 'info', '--metrics-listen', '0', '--docker-host', dockerd.dockerHost, '--http-stats.tls-libraries', 'none'], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, SCOPE_HOSTNAME: HOST },
     });

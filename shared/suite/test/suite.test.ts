@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { lstat, mkdtemp, readlink, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -40,8 +41,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string }; closed: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST_ID } });
+function run(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => { stdout: string; stderr: string }; closed: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST_ID, ...env } });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -183,4 +184,70 @@ describe('scope-plugins', () => {
     expect(await help.closed).toBe(0);
     for (const flag of ['--root <dir>', '--once', '--log-level <level>', '--docker-host <url>']) expect(help.output().stdout).toContain(flag);
   });
+
+  it('--help namespaces every plugin flag and lists the process-wide Docker flags once, with their env vars', async () => {
+    const help = run(['run', '--help']);
+    expect(await help.closed).toBe(0);
+    const text = help.output().stdout.replace(/\s+/g, ' ');
+    for (const flag of ['--iowait.mode <iowait|idle>', '--host-namespaces.types <list>', '--no-host-namespaces.docker', '--http-stats.program <file>', '--docker-host <url>', '--docker-resync-ms <ms>']) expect(text).toContain(flag);
+    for (const env of ['SCOPE_IOWAIT_MODE', 'SCOPE_HOST_NAMESPACES_TYPES', 'SCOPE_DOCKER_HOST, DOCKER_HOST', 'SCOPE_DOCKER_RESYNC_MS']) expect(text).toContain(env);
+    expect(text.match(/--docker-host </g)).toHaveLength(1);
+  });
+
+  it('refuses a bad value naming the namespaced flag, the env var and the value, from a flag or from the env', async () => {
+    const flag = run(['run', 'iowait', '--once', '--iowait.mode', 'busy']);
+    expect(await flag.closed).toBe(1);
+    expect(flag.output().stderr).toContain('iowait: --iowait.mode (env SCOPE_IOWAIT_MODE) must be one of iowait, idle, got "busy"');
+    const env = run(['run', 'host-namespaces', '--once'], { SCOPE_HOST_NAMESPACES_MAX_ROWS: 'many' });
+    expect(await env.closed).toBe(1);
+    expect(env.output().stderr).toContain('host-namespaces: --host-namespaces.max-rows (env SCOPE_HOST_NAMESPACES_MAX_ROWS) must be an integer of at least 1, got "many"');
+  });
+
+  it('still reads an old env name and an old flag, warning once for each', async () => {
+    const { output, closed } = run(['run', 'host-namespaces', '--once', '--no-docker', '--log-level', 'warn'], { HOST_NAMESPACES_TYPES: 'uts' });
+    expect(await closed, output().stderr).toBe(0);
+    const warnings = output().stderr.split('\n').filter((l) => l.includes('deprecated'));
+    expect(warnings).toEqual([
+      expect.stringContaining('flag --no-docker is deprecated; use --no-host-namespaces.docker'),
+      expect.stringContaining('environment variable HOST_NAMESPACES_TYPES is deprecated; use SCOPE_HOST_NAMESPACES_TYPES'),
+    ]);
+    const latest = (JSON.parse(output().stdout) as { Host: { nodes: Record<string, { latest: Record<string, { value: string }> }> } }).Host.nodes[hostNodeId(HOST_ID)]!.latest;
+    const types = new Set(Object.entries(latest).filter(([key]) => key.endsWith('___type')).map(([, entry]) => entry.value));
+    expect([...types]).toEqual(['uts']);
+  });
+});
+
+describe('one Docker inventory per Docker host in the suite', () => {
+  it('host-namespaces and volume-count share one inventory: one "Docker unreachable" line, not one per plugin', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sp-suite-'));
+    roots.push(root);
+    const { child, output, closed } = run(['run', 'host-namespaces', 'volume-count', '--root', root, '--log-level', 'info', '--docker-host', 'unix:///tmp/sp-suite-no-docker/docker.sock']);
+    const unreachable = () => output().stderr.split('\n').filter((l) => l.includes('Docker unreachable'));
+    for (let i = 0; i < 100 && unreachable().length === 0; i++) await sleep(100);
+    // Backoff retries run meanwhile; a second inventory would have logged its own line by now.
+    await sleep(1500);
+    expect(unreachable(), output().stderr).toHaveLength(1);
+    expect(unreachable()[0]).toContain('shared=docker-inventory:unix:///tmp/sp-suite-no-docker/docker.sock');
+    child.kill('SIGTERM');
+    expect(await closed).toBe(0);
+  });
+
+  const dockerUp = existsSync('/var/run/docker.sock');
+  it(
+    'against the real engine: one "Docker reachable" line for both plugins, and --docker-resync-ms reaches the shared inventory',
+    async (ctx) => {
+      requireComponent(ctx, 'a Docker engine on /var/run/docker.sock', dockerUp, 'run scripts/provision.sh');
+      const root = await mkdtemp(join(tmpdir(), 'sp-suite-'));
+      roots.push(root);
+      const { child, output, closed } = run(['run', 'host-namespaces', 'volume-count', '--root', root, '--log-level', 'debug', '--docker-host', 'unix:///var/run/docker.sock', '--docker-resync-ms', '1000']);
+      const lines = (text: string) => output().stderr.split('\n').filter((l) => l.includes(text));
+      for (let i = 0; i < 150 && lines('docker full resync done').length < 2; i++) await sleep(100);
+      expect(lines('Docker reachable'), output().stderr).toHaveLength(1);
+      // The default is 30 s: two resyncs within seconds show the flag reached the inventory both plugins use.
+      expect(lines('docker full resync done').length).toBeGreaterThanOrEqual(2);
+      expect(new Set(lines('docker full resync done').map((l) => /shared=(\S+)/.exec(l)?.[1]))).toEqual(new Set(['docker-inventory:unix:///var/run/docker.sock']));
+      child.kill('SIGTERM');
+      expect(await closed).toBe(0);
+    },
+  );
 });

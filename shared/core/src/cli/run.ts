@@ -3,31 +3,47 @@ import { describeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ResolvedPluginDefinition } from '../plugin/define.js';
 import { installFaultHandlers } from '../plugin/faults.js';
+import { resolveOptionValues, type FlagStyle } from '../plugin/options.js';
 import { collectOnce, startPlugin, type RunningPlugin, type RuntimeOptions } from '../plugin/runtime.js';
 import { readHostId } from '../protocol/ids.js';
 import { createMetricsHub } from '../metrics/hub.js';
 import { addCommonOptions, addPluginOptions, readCommonFlags, type CommonFlags } from './options.js';
 
+/** Options of {@link runPlugins}. */
+export interface RunPluginsOptions {
+  /** Per plugin id, its option input (text from flags/env or typed values); validated before anything starts. */
+  options?: Record<string, Record<string, unknown>>;
+  /** How flags are named in error messages. @default 'bin' for one plugin, 'suite' for several */
+  style?: FlagStyle;
+  /** Lines to log as warnings once the logger exists (deprecated flags and env names). */
+  warnings?: string[];
+  /** Runtime options no flag reaches (retry and idle timings, for tests). */
+  overrides?: Partial<RuntimeOptions>;
+}
+
 /**
  * Runs the given plugins in this process until SIGTERM/SIGINT/SIGHUP (or prints one report each with
- * `--once`). `overrides` sets runtime options no flag reaches (retry and idle timings, for tests).
+ * `--once`).
  */
-export async function runPlugins(definitions: ResolvedPluginDefinition[], flags: CommonFlags, options: Record<string, unknown>, overrides: Partial<RuntimeOptions> = {}): Promise<void> {
+export async function runPlugins(definitions: ResolvedPluginDefinition[], flags: CommonFlags, run: RunPluginsOptions = {}): Promise<void> {
+  const style = run.style ?? (definitions.length > 1 ? 'suite' : 'bin');
+  // Every value is checked before any socket opens: a typo fails the start, naming the flag and env var.
+  const resolved = new Map(definitions.map((d) => [d.id, resolveOptionValues(d.id, d.options, run.options?.[d.id] ?? {}, style)]));
   const log = createLogger({ level: flags.logLevel });
+  for (const warning of run.warnings ?? []) log.warn(warning);
   const hostId = readHostId();
   const runtime = {
     root: flags.root,
     hostId,
     log,
-    options,
     procRoot: flags.procRoot,
     sysRoot: flags.sysRoot,
     socketMode: flags.socketMode,
     ...(flags.intervalMs ? { intervalMs: flags.intervalMs } : {}),
-    ...overrides,
+    ...run.overrides,
   };
   if (flags.once) {
-    const reports = await Promise.all(definitions.map((d) => collectOnce(d, runtime)));
+    const reports = await Promise.all(definitions.map((d) => collectOnce(d, { ...runtime, options: resolved.get(d.id)! })));
     const out = reports.length === 1 ? reports[0] : Object.fromEntries(definitions.map((d, i) => [d.id, reports[i]]));
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return;
@@ -45,7 +61,7 @@ export async function runPlugins(definitions: ResolvedPluginDefinition[], flags:
   }
   for (const definition of definitions) {
     try {
-      running.push(await startPlugin(definition, runtime));
+      running.push(await startPlugin(definition, { ...runtime, options: resolved.get(definition.id)! }));
       metrics?.watch(running[running.length - 1]!);
     } catch (error) {
       log.error('cannot start plugin', { plugin: definition.id, error: describeError(error) });
@@ -79,9 +95,9 @@ export function createPluginProgram(definition: ResolvedPluginDefinition): Comma
     .description(`${definition.label}: ${definition.description}\n\nServes the Weave Scope plugin socket <root>/${definition.id}/${definition.id}.sock. The host id is $SCOPE_HOSTNAME, else the hostname, as Scope derives it.`)
     .showHelpAfterError();
   addCommonOptions(program);
-  addPluginOptions(program, [definition]);
-  program.action(async (opts: Record<string, unknown>) => {
-    await runPlugins([definition], readCommonFlags(opts), opts);
+  const pluginOptions = addPluginOptions(program, [definition], 'bin');
+  program.action(async (opts: Record<string, unknown>, command: Command) => {
+    await runPlugins([definition], readCommonFlags(opts), { ...pluginOptions.read(command), style: 'bin' });
   });
   return program;
 }

@@ -1,5 +1,5 @@
 import { CONTROL_ID_PATTERN, validatePluginId } from '../protocol/ids.js';
-import { validatePositiveNumber } from '../util/backoff.js';
+import { validatePositiveNumber } from '../util/validate.js';
 import { isTopologyKey, type TopologyKey } from '../protocol/topologies.js';
 import type { Logger } from '../log.js';
 import type { ReportBuilder } from '../report/builder.js';
@@ -7,34 +7,28 @@ import type { TopologyTemplates } from '../report/types.js';
 import type { ControlRequest } from '../server/control-request.js';
 import { validateMetricFamilies, type MetricFamily } from '../metrics/family.js';
 import type { MetricsSink } from '../metrics/sink.js';
-
-/** A plugin-specific command-line flag (commander syntax), also settable through an environment variable. */
-export interface PluginOption {
-  /** Commander flags, e.g. `--docker-host <url>` or `--no-psi`. */
-  flags: string;
-  description: string;
-  /** @default undefined */
-  default?: string | number | boolean | string[];
-  /** Environment variable that sets it when the flag is absent. */
-  env?: string;
-  /** Converts the flag's text (e.g. to a number); throw a TypeError for a bad value. */
-  parse?: (value: string, previous: unknown) => unknown;
-}
+import { validateOptionSchema, type OptionSchema, type OptionValues } from './options.js';
+import type { AcquireShared } from './shared.js';
 
 /** What a plugin's `create` gets: where it runs and how to reach the host. */
-export interface PluginContext {
+export interface PluginContext<V = OptionValues<OptionSchema>> {
   id: string;
   /** `$SCOPE_HOSTNAME` or the hostname, as Scope derives it. */
   hostId: string;
   log: Logger;
-  /** Values of the plugin's own options, by commander attribute name (`--docker-host` → `dockerHost`). */
-  options: Record<string, unknown>;
+  /** The plugin's own options, validated and typed by its schema (`options: { mode: {...} }` → `ctx.options.mode`). */
+  options: V;
   /** Where `/proc` is read from. @default '/proc' */
   procRoot: string;
   /** Where `/sys` is read from. @default '/sys' */
   sysRoot: string;
   /** Aborted when the plugin stops. */
   signal: AbortSignal;
+  /**
+   * A resource shared with the other plugins of this process under `key` (made by `create` when nobody holds it
+   * yet), reference-counted; this instance's hold is released when it closes or its `create` fails.
+   */
+  shared: AcquireShared;
 }
 
 /** What each collection gets. */
@@ -58,12 +52,17 @@ export interface PluginInstance {
   collect(ctx: CollectContext): void | Promise<void>;
   /** Handles a control already checked by core (known control, known node, active there). */
   control?(request: ControlRequest, ctx: { hostId: string }): ControlOutcome | void | Promise<ControlOutcome | void>;
-  /** Releases what `create` acquired (child processes, streams). */
+  /** Releases what `create` acquired (child processes, streams); holds from `ctx.shared` are released by core. */
   close?(): void | Promise<void>;
+  /**
+   * Resolves when the instance has its first data from a slow source (e.g. Docker's first container list).
+   * Only `--once`, which prints a single report, waits for it (bounded); a served socket never does.
+   */
+  ready?(): Promise<void>;
 }
 
 /** A whole plugin, as one readable definition. */
-export interface PluginDefinition {
+export interface PluginDefinition<O extends OptionSchema = OptionSchema> {
   /** Scope plugin id; also the socket name `<root>/<id>/<id>.sock`. */
   id: string;
   /** Shown in Scope's plugin list. */
@@ -79,24 +78,27 @@ export interface PluginDefinition {
   onceCollects?: number;
   /** Static templates and controls per topology, sent with every report. */
   topologies?: Partial<Record<TopologyKey, TopologyTemplates>>;
-  /** Plugin-specific flags. */
-  options?: PluginOption[];
+  /**
+   * The plugin's own options by camelCase name; each becomes a flag (`--max-rows` in the plugin's bin,
+   * `--<id>.max-rows` in the suite) and an environment variable (`SCOPE_<ID>_MAX_ROWS`).
+   */
+  options?: O;
   /** Prometheus families the collection writes to `ctx.metrics`, each with its series bound. @default [] */
   metrics?: readonly MetricFamily[];
-  /** Creates the instance: open clients, spawn helpers, set up state. */
-  create(ctx: PluginContext): PluginInstance | Promise<PluginInstance>;
+  /** Creates the instance: open clients, spawn helpers, set up state. Options arrive validated and typed. */
+  create(ctx: PluginContext<OptionValues<O>>): PluginInstance | Promise<PluginInstance>;
 }
 
 /** Validated definition with defaults applied. */
-export type ResolvedPluginDefinition = PluginDefinition &
-  Required<Pick<PluginDefinition, 'intervalMs' | 'timeoutMs' | 'staleAfterMisses' | 'onceCollects' | 'topologies' | 'options'>> & {
+export type ResolvedPluginDefinition<O extends OptionSchema = OptionSchema> = PluginDefinition<O> &
+  Required<Pick<PluginDefinition<O>, 'intervalMs' | 'timeoutMs' | 'staleAfterMisses' | 'onceCollects' | 'topologies' | 'options'>> & {
     /** Every control id the plugin declares. */
     controlIds: string[];
   };
 
 
 /** Validates a plugin definition and fills in defaults. Throws a TypeError naming the bad value. */
-export function definePlugin(definition: PluginDefinition): ResolvedPluginDefinition {
+export function definePlugin<const O extends OptionSchema = {}>(definition: PluginDefinition<O>): ResolvedPluginDefinition<O> {
   validatePluginId(definition.id);
   if (typeof definition.label !== 'string' || definition.label.trim() === '') {
     throw new TypeError(`plugin ${definition.id}: label must be a non-empty string (Scope rejects a spec without one), got ${JSON.stringify(definition.label)}`);
@@ -119,5 +121,6 @@ export function definePlugin(definition: PluginDefinition): ResolvedPluginDefini
     }
   }
   validateMetricFamilies(`plugin ${definition.id}`, definition.metrics ?? []);
-  return { ...definition, intervalMs, timeoutMs, staleAfterMisses, onceCollects, topologies, options: definition.options ?? [], controlIds };
+  const options = validateOptionSchema(definition.id, definition.options) as O;
+  return { ...definition, intervalMs, timeoutMs, staleAfterMisses, onceCollects, topologies, options, controlIds };
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { createBackoff, type Backoff } from '../util/backoff.js';
 import type { PluginContext, PluginInstance, ResolvedPluginDefinition } from './define.js';
 import { createPluginScope, type FaultKind, type PluginScope } from './scope.js';
+import { createSharedScope, type SharedScope } from './shared.js';
 
 /**
  * Where a plugin instance is.
@@ -38,7 +39,7 @@ export interface LifecycleOptions {
 export const CREATE_RETRY_MS = 10_000;
 
 /** What the lifecycle needs besides the definition to build a {@link PluginContext}. */
-export type ContextBase = Omit<PluginContext, 'signal'>;
+export type ContextBase = Omit<PluginContext, 'signal' | 'shared'>;
 
 function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -59,6 +60,7 @@ export class PluginLifecycle {
   #reason: string | null = null;
   #instance: PluginInstance | undefined;
   #scope: PluginScope | undefined;
+  #shared: SharedScope | undefined;
   #abort: AbortController | undefined;
   #generation = 0;
   #createdAt = 0;
@@ -134,16 +136,21 @@ export class PluginLifecycle {
     const generation = ++this.#generation;
     const scope = createPluginScope(this.#definition.id, generation, (s, error, kind) => this.#fault(s, error, kind));
     const abort = new AbortController();
+    // Holds on process-wide shared resources go with this instance: released however it ends.
+    const shared = createSharedScope();
     this.#scope = scope;
     this.#abort = abort;
+    this.#shared = shared;
     const wasFailed = this.#state === 'failed' || this.#state === 'not-running';
     let instance: PluginInstance;
     try {
-      instance = await scope.run(() => this.#definition.create({ ...this.#context, signal: abort.signal }));
+      instance = await scope.run(() => this.#definition.create({ ...this.#context, signal: abort.signal, shared: shared.acquire }));
     } catch (error) {
       abort.abort(new Error('create failed'));
       scope.dispose();
+      void shared.releaseAll();
       this.#scope = undefined;
+      this.#shared = undefined;
       this.#nextAttemptAt = Date.now() + this.#createRetryMs;
       this.#setState('not-running', describeError(error));
       this.#log.transition('create', `failed:${this.#reason}`, 'error', 'plugin cannot start; serving an empty report and retrying', { reason: this.#reason, retry_ms: this.#createRetryMs });
@@ -151,7 +158,7 @@ export class PluginLifecycle {
     }
     if (scope.disposed || this.#state === 'stopped') {
       // A fault (or stop) arrived while create() was still running: this instance is already gone.
-      void this.#close(instance, scope, abort);
+      void this.#close(instance, scope, abort, shared);
       return undefined;
     }
     this.#instance = instance;
@@ -184,17 +191,20 @@ export class PluginLifecycle {
     });
     const instance = this.#instance;
     const abort = this.#abort;
+    const shared = this.#shared;
     this.#instance = undefined;
     this.#scope = undefined;
     this.#abort = undefined;
+    this.#shared = undefined;
     this.#setState('failed', reason);
     // Resources go now (a runaway timer must not fault again while close() runs); close() gets its chance too.
     const released = scope.dispose();
     this.#log.debug('released the failed instance\'s resources', { ...released });
-    if (instance && abort) this.#teardown = this.#close(instance, scope, abort);
+    if (instance && abort) this.#teardown = this.#close(instance, scope, abort, shared);
+    else void shared?.releaseAll();
   }
 
-  async #close(instance: PluginInstance, scope: PluginScope, abort: AbortController): Promise<void> {
+  async #close(instance: PluginInstance, scope: PluginScope, abort: AbortController, shared: SharedScope | undefined): Promise<void> {
     abort.abort(new Error('plugin instance stopped'));
     const closing = (async () => scope.run(() => instance.close?.()))();
     await settleWithin(
@@ -202,6 +212,8 @@ export class PluginLifecycle {
       this.#closeTimeoutMs,
     );
     scope.dispose();
+    // After close(): the instance may still use a shared resource while closing.
+    await settleWithin(shared?.releaseAll() ?? Promise.resolve(), this.#closeTimeoutMs);
   }
 
   /** Stops the instance for good (closes it and releases its resources). Idempotent. */
@@ -211,13 +223,16 @@ export class PluginLifecycle {
     const instance = this.#instance;
     const scope = this.#scope;
     const abort = this.#abort;
+    const shared = this.#shared;
     this.#instance = undefined;
     this.#scope = undefined;
+    this.#shared = undefined;
     this.#state = 'stopped';
-    if (instance && scope && abort) this.#teardown = this.#close(instance, scope, abort);
+    if (instance && scope && abort) this.#teardown = this.#close(instance, scope, abort, shared);
     else {
       abort?.abort(new Error('plugin stopped'));
       scope?.dispose();
+      this.#teardown = shared?.releaseAll() ?? Promise.resolve();
     }
     await this.#teardown;
   }

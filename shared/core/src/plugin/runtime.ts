@@ -11,6 +11,7 @@ import { servePluginSocket } from '../server/plugin-socket.js';
 import { prepareSocketPath } from '../server/socket-file.js';
 import type { ResolvedPluginDefinition } from './define.js';
 import { PluginLifecycle, type LifecycleOptions, type PluginState } from './lifecycle.js';
+import { resolveOptionValues, type OptionSchema, type OptionValues } from './options.js';
 import { startCollectionSchedule } from './schedule.js';
 
 /** Where and how a plugin runs. */
@@ -21,7 +22,7 @@ export interface RuntimeOptions extends LifecycleOptions {
   hostId?: string;
   /** @default createLogger() */
   log?: Logger;
-  /** Plugin-specific option values. @default {} */
+  /** The plugin's option values by name (text or typed), validated against its schema before it starts. @default {} */
   options?: Record<string, unknown>;
   /** @default '/proc' */
   procRoot?: string;
@@ -172,13 +173,16 @@ export class PluginCollector {
    * its callbacks) is torn down and recreated with backoff by its {@link PluginLifecycle}.
    */
   async start(options: Pick<RuntimeOptions, 'options' | 'procRoot' | 'sysRoot'>): Promise<void> {
+    // A bad option value is the caller's mistake, not a missing tool: it fails the start (TypeError), no retry.
+    const values = resolveOptionValues(this.definition.id, this.definition.options, options.options);
     this.#lifecycle = new PluginLifecycle(
       this.definition,
       {
         id: this.definition.id,
         hostId: this.hostId,
         log: this.log,
-        options: options.options ?? {},
+        // Validated above against this definition's own schema.
+        options: values as OptionValues<OptionSchema>,
         procRoot: options.procRoot ?? '/proc',
         sysRoot: options.sysRoot ?? '/sys',
       },
@@ -382,6 +386,15 @@ export class PluginCollector {
     this.#abort.abort(new Error('plugin stopped'));
     await this.#lifecycle?.stop();
   }
+
+  /** Waits (at most `maxMs`) for the instance's `ready()`, if it has one; never rejects. */
+  async ready(maxMs: number): Promise<void> {
+    const instance = this.#lifecycle?.instance;
+    if (!instance?.ready) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.resolve(instance.ready()).catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+    clearTimeout(timer);
+  }
 }
 
 /** Starts a plugin: prepares its socket, serves it and collects on its own schedule. */
@@ -458,6 +471,9 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
   };
 }
 
+/** Longest wait of `--once` for a plugin instance's `ready()`. */
+export const ONCE_READY_MS = 5000;
+
 /** Runs a plugin without a socket: `onceCollects` collections, then the guarded report. Used by `--once`. */
 export async function collectOnce(definition: ResolvedPluginDefinition, options: RuntimeOptions = {}): Promise<Report> {
   const hostId = options.hostId ?? readHostId();
@@ -465,6 +481,8 @@ export async function collectOnce(definition: ResolvedPluginDefinition, options:
   const collector = new PluginCollector(definition, hostId, log, options);
   await collector.start(options);
   try {
+    // One report is printed, so it should hold the slow source's first data; a hung source costs ONCE_READY_MS at most.
+    await collector.ready(ONCE_READY_MS);
     for (let i = 0; i < definition.onceCollects; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? definition.intervalMs));
       await collector.collect();
