@@ -6,8 +6,9 @@
 //   RSS  = VmRSS of the process, and of its descendants apart, from /proc/<pid>/status, at the end of the window.
 // The floor is a bare Node server answering the same polls (bench/lib/floor-server.mjs); every figure is also
 // given as a ratio to the floor of the same window, which is what to compare across runs on a shared machine.
-// Two windows per round: "host" (the machine as it is: floor, each plugin alone, the suite) and "busy"
-// (processes spawned by the benchmark up to PROCESSES on the host: floor, host-namespaces alone, the suite).
+// Three windows per round: "host" (the machine as it is: floor, each plugin alone, the suite), "busy"
+// (processes spawned by the benchmark up to PROCESSES on the host: floor, host-namespaces alone, the suite) and
+// "idle" (floor and suite, not polled after start-up: what the idle rule leaves).
 // Run (root, after `pnpm run build`): node bench/resources.mjs   (ROUNDS=5 WINDOW_S=30 PROCESSES=700)
 // Writes bench/results/resources.json and bench/results/resources.md.
 import { spawn } from 'node:child_process';
@@ -25,7 +26,7 @@ const PROCESSES = Number(process.env.PROCESSES ?? 700);
 const ONLY = process.env.ONLY?.split(',');
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const COMMAND = 'pnpm bench (or: node bench/resources.mjs; ROUNDS, WINDOW_S, PROCESSES, ONLY=host|busy)';
+const COMMAND = 'pnpm bench (or: node bench/resources.mjs; ROUNDS, WINDOW_S, PROCESSES, IDLE_WAIT_S, ONLY=host,busy,idle)';
 
 const PLUGINS = ['iowait', 'volume-count', 'http-stats', 'host-namespaces'];
 
@@ -40,7 +41,11 @@ const suite = subject('scope-plugins run (all four)', [here('../shared/suite/dis
 const WINDOWS = {
   host: { label: 'host as it is', subjects: [floor, ...PLUGINS.map(alone), suite] },
   busy: { label: `${PROCESSES} processes on the host`, subjects: [floor, alone('host-namespaces'), suite] },
+  // Nobody polls after start-up (Scope not running): core's idle rule should make this cheap. Measured after
+  // IDLE_WAIT_S without a poll, so the plugins have gone idle.
+  idle: { label: 'nobody polling (idle rule)', subjects: [floor, suite], poll: false },
 };
+const IDLE_WAIT_S = Number(process.env.IDLE_WAIT_S ?? 35);
 
 // Children are killed if the bench is interrupted, so nothing it started outlives it.
 const started = new Set();
@@ -143,11 +148,13 @@ async function runWindow(windowName) {
   try {
     await waitReady(running);
     // Let start-up work (module loading, bpftrace's compile, first Docker sync) settle before measuring.
-    const pollAll = () => Promise.all(running.flatMap((r) => r.ids.map((id) => poll(r, id))));
+    const polling = window.poll !== false;
+    const pollAll = () => (polling ? Promise.all(running.flatMap((r) => r.ids.map((id) => poll(r, id)))) : Promise.resolve());
     for (let i = 0; i < 5; i++) {
       await pollAll();
       await sleep(1000);
     }
+    if (!polling) await sleep(IDLE_WAIT_S * 1000);
     const before = running.map((r) => snapshotTree(r.child.pid));
     const processes = countProcesses();
     const t0 = Date.now();
@@ -227,7 +234,9 @@ const summary = windows.map((w) => {
 });
 
 const resultsDir = here('results');
-writeFileSync(join(resultsDir, 'resources.json'), `${JSON.stringify({ run, command: COMMAND, rounds: ROUNDS, windowSeconds: WINDOW_S, summary, results }, null, 2)}\n`);
+// A partial run (ONLY=...) writes its own files, so it never replaces the full results.
+const name = ONLY ? `resources-${windows.join('-')}` : 'resources';
+writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify({ run, command: COMMAND, rounds: ROUNDS, windowSeconds: WINDOW_S, summary, results }, null, 2)}\n`);
 const md = [
   '# Resources: CPU and memory at 1 Hz polling, plugins vs a bare Node floor',
   '',
@@ -244,5 +253,5 @@ for (const w of summary) {
   }
   md.push('');
 }
-writeFileSync(join(resultsDir, 'resources.md'), `${md.join('\n')}\n`);
+writeFileSync(join(resultsDir, `${name}.md`), `${md.join('\n')}\n`);
 console.log(md.join('\n'));

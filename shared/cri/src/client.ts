@@ -1,5 +1,5 @@
-import { Client, Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
+import type { Client, ServiceError } from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
 import { CRI_API_PROTO } from './api-proto.js';
 
 /** A namespace mode of the CRI API: shared by the pod, private to the container, the node's, or another container's. */
@@ -147,11 +147,15 @@ export function parseCriEndpoint(endpoint: string): string {
   return path;
 }
 
-let root: protobuf.Root | undefined;
-function lookup(name: string): protobuf.Type {
-  // Parsed once per process: about 2 ms, and only when a CRI client is actually made.
-  root ??= protobuf.parse(CRI_API_PROTO).root;
-  return root.lookupType(`runtime.v1.${name}`);
+type Modules = { grpc: typeof import('@grpc/grpc-js'); root: protobuf.Root };
+let modules: Promise<Modules> | undefined;
+/**
+ * @grpc/grpc-js and protobufjs are loaded, and the proto parsed (about 2 ms), on the first CRI call only: they
+ * weigh several MiB of memory that a plugin on a Docker host (or with containers switched off) never needs.
+ */
+function loadModules(): Promise<Modules> {
+  modules ??= Promise.all([import('@grpc/grpc-js'), import('protobufjs')]).then(([grpc, pb]) => ({ grpc, root: pb.default.parse(CRI_API_PROTO).root }));
+  return modules;
 }
 
 const DECODE_OPTIONS: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, arrays: true, objects: true };
@@ -164,25 +168,35 @@ export function createCriClient(options: CriClientOptions): CriClient {
   const socketPath = parseCriEndpoint(options.endpoint);
   const timeoutMs = options.timeoutMs ?? 10_000;
   // grpc-js wants unix:///abs/path; the authority is irrelevant on a UNIX socket but must be a valid host name.
-  const client = new Client(`unix://${socketPath}`, credentials.createInsecure(), {
-    'grpc.default_authority': 'localhost',
-    // CRI answers on a busy node can be large (ListContainers with every label and annotation).
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    // grpc-js waits up to 120 s between reconnects by default: a restarted runtime would stay unseen that long.
-    'grpc.initial_reconnect_backoff_ms': 500,
-    'grpc.max_reconnect_backoff_ms': 5000,
-  });
+  let client: Client | undefined;
+  let closed = false;
+  const connect = async (): Promise<{ client: Client; grpc: Modules['grpc']; root: protobuf.Root }> => {
+    const { grpc, root } = await loadModules();
+    // grpc-js wants unix:///abs/path; the authority is irrelevant on a UNIX socket but must be a valid host name.
+    client ??= new grpc.Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+      'grpc.default_authority': 'localhost',
+      // CRI answers on a busy node can be large (ListContainers with every label and annotation).
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // grpc-js waits up to 120 s between reconnects by default: a restarted runtime would stay unseen that long.
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': 5000,
+    });
+    // Closed while the modules loaded: the call fails as one on a closed channel would.
+    if (closed) client.close();
+    return { client, grpc, root };
+  };
 
-  const call = <T>(method: string, requestType: string, responseType: string, request: object): Promise<T> => {
-    const req = lookup(requestType);
-    const res = lookup(responseType);
+  const call = async <T>(method: string, requestType: string, responseType: string, request: object): Promise<T> => {
+    const { client, grpc, root } = await connect();
+    const req = root.lookupType(`runtime.v1.${requestType}`);
+    const res = root.lookupType(`runtime.v1.${responseType}`);
     return new Promise<T>((resolve, reject) => {
       client.makeUnaryRequest(
         `/runtime.v1.RuntimeService/${method}`,
         (value: object) => Buffer.from(req.encode(req.fromObject(value)).finish()),
         (buffer: Buffer) => res.toObject(res.decode(buffer), DECODE_OPTIONS) as T,
         request,
-        new Metadata(),
+        new grpc.Metadata(),
         { deadline: Date.now() + timeoutMs },
         (error: ServiceError | null, value?: T) => {
           if (error) reject(error);
@@ -205,6 +219,9 @@ export function createCriClient(options: CriClientOptions): CriClient {
     createContainer: async (podSandboxId, config, sandboxConfig) =>
       (await call<{ containerId: string }>('CreateContainer', 'CreateContainerRequest', 'CreateContainerResponse', { podSandboxId, config, sandboxConfig })).containerId,
     startContainer: async (id) => void (await call('StartContainer', 'StartContainerRequest', 'StartContainerResponse', { containerId: id })),
-    close: () => client.close(),
+    close: () => {
+      closed = true;
+      client?.close();
+    },
   };
 }

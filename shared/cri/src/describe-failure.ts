@@ -1,4 +1,4 @@
-import { status as grpcStatus } from '@grpc/grpc-js';
+import { GRPC_STATUS as grpcStatus } from './grpc-status.js';
 
 /** Why a CRI runtime cannot be used, and how to fix it. */
 export interface CriFailure {

@@ -1,4 +1,4 @@
-import { status as grpcStatus } from '@grpc/grpc-js';
+import { GRPC_STATUS as grpcStatus } from './grpc-status.js';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import type { DockerInventoryStatus } from '@scope-plugins/docker';
 import { createCriClient, type CriClient, type CriContainer, type CriPodSandbox } from './client.js';
