@@ -150,6 +150,26 @@ describe('GET /metrics over real TCP', () => {
     expect(sample(families, 'scope_plugins_consecutive_misses', { plugin: 'metricsdemo' })).toBeGreaterThan(0);
   });
 
+  it('a plugin that cannot start is down, with its failed starts counted, so an alert can fire', async (ctx) => {
+    requireParser(ctx);
+    const root = await mkdtemp(join(tmpdir(), 'sp-me-'));
+    const hub = createMetricsHub(createLogger({ level: 'silent' }));
+    const broken = hub.instrument({ ...createMetricsPlugin({ colours: [] }), create: () => Promise.reject(new Error('no such tool')) });
+    const url = await hub.listen(parseListenAddress('0'));
+    const running = await startPlugin(broken, { root, hostId: 'h', log: createLogger({ level: 'silent' }) });
+    hub.watch(running);
+    cleanups.push(async () => {
+      await running.stop();
+      await hub.close();
+      await rm(root, { recursive: true, force: true });
+    });
+    const families = await parseExposition((await scrapeMetrics(url)).body, 'prometheus');
+    expect(sample(families, 'scope_plugins_up', { plugin: 'metricsdemo' })).toBe(0);
+    expect(sample(families, 'scope_plugins_errors_total', { plugin: 'metricsdemo', stage: 'create' })).toBeGreaterThanOrEqual(1);
+    expect(sample(families, 'scope_plugins_last_success_timestamp_seconds', { plugin: 'metricsdemo' })).toBeUndefined();
+    expect(sample(families, 'scope_plugins_collections_total', { plugin: 'metricsdemo' })).toBe(0);
+  });
+
   it('answers only GET/HEAD /metrics', async () => {
     const { url } = await startWithHub({ colours: [] });
     expect((await fetch(url.replace('/metrics', '/'))).status).toBe(404);

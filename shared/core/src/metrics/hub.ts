@@ -128,6 +128,8 @@ export function createMetricsHub(log: Logger): MetricsHub {
             instance = await definition.create(ctx);
           } catch (error) {
             state.createErrors++;
+            // A re-creation after a fault that fails leaves the plugin down, whatever ran before.
+            state.created = false;
             throw error;
           }
           state.created = true;
