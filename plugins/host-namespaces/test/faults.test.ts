@@ -65,7 +65,7 @@ describe('lsns hanging', () => {
     expect(most).toBeLessThanOrEqual(1);
 
     await writeFile(join(bin, 'mode'), 'ok');
-    const recovered = await test.waitForReport((r) => r.Plugins[0]?.description.includes('stale') === false && tableRows(r) > 0, 20_000);
+    const recovered = await test.waitForReport((r) => !(r.Plugins[0]?.description ?? 'stale').includes('stale') && tableRows(r) > 0, 20_000);
     expect(recovered.Plugins[0]!.description).not.toContain('stale');
     expect(test.logs.filter((l) => l.includes('collection recovered'))).toHaveLength(1);
     await sleep(500);

@@ -30,7 +30,7 @@ describe('a /proc read that hangs', () => {
     // From now on the read of <proc-root>/stat blocks.
     await rm(join(proc, 'stat'));
     execFileSync('mkfifo', [join(proc, 'stat')]);
-    const stale = await running.waitForReport((r) => r.Plugins[0]!.description.includes('stale'), 20_000);
+    const stale = await running.waitForReport((r) => (r.Plugins[0]?.description ?? '').includes('stale'), 20_000);
     expect(stale.Plugins[0]!.description).toMatch(/\(stale: \d+ collections missed: (collection took longer than 200 ms|the previous collection is still running)\)$/);
     for (let i = 0; i < 10; i++) {
       const answer = await requestPlugin(running.socketPath, { path: '/report', timeoutMs: 500 });
@@ -42,7 +42,7 @@ describe('a /proc read that hangs', () => {
     await writer.close();
     await rm(join(proc, 'stat'));
     await writeFile(join(proc, 'stat'), await readFile('/proc/stat', 'utf8'));
-    const recovered = await running.waitForReport((r) => !r.Plugins[0]!.description.includes('stale'), 20_000);
+    const recovered = await running.waitForReport((r) => !(r.Plugins[0]?.description ?? '').includes('stale'), 20_000);
     expect(recovered.Plugins[0]!.description).not.toContain('stale');
     expect(running.logs.filter((l) => l.includes('data is stale'))).toHaveLength(1);
     expect(running.logs.filter((l) => l.includes('collection recovered'))).toHaveLength(1);

@@ -163,7 +163,7 @@ describe('fault isolation in one process (spawned, as the suite runs)', () => {
       // Marked failed in its spec, with the reason.
       const failed = await until(`${kind}: faulty marked failed`, async () => {
         const r = await poll(sockets.faulty);
-        return r.Plugins[0]!.description.startsWith('fails on demand (failed: boom') ? r : undefined;
+        return (r.Plugins[0]?.description ?? '').startsWith('fails on demand (failed: boom') ? r : undefined;
       });
       expect(failed.Plugins[0]!.description).toMatch(/\(failed: boom from .*; restarting\)$/);
       // Torn down with what it held, although its own close() released nothing.

@@ -13,9 +13,20 @@ export interface CommonFlags {
   procRoot: string;
   sysRoot: string;
   intervalMs?: number;
+  /** No `GET /report` for this long: collect only once a minute until one comes (0: never idle). */
+  idleAfterMs?: number;
   socketMode: number;
   /** Where `GET /metrics` is served; absent: no metrics endpoint (no TCP listener at all). */
   metricsListen?: ListenAddress;
+}
+
+/** Parses a non-negative integer flag (0 allowed); throws a TypeError showing the bad text. */
+function parseNonNegativeInt(name: string): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
+    return value;
+  };
 }
 
 /** Parses a positive integer flag; throws a TypeError showing the bad text. */
@@ -39,6 +50,7 @@ export function addCommonOptions(command: Command): Command {
     .addOption(new Option('--once', 'collect, print one report as JSON on stdout, and exit').default(false))
     .addOption(new Option('--log-level <level>', 'debug, info, warn, error or silent').choices(LOG_LEVELS.slice()).env('SCOPE_PLUGINS_LOG_LEVEL').default('info'))
     .addOption(new Option('--interval-ms <ms>', "collection interval (default: each plugin's own)").argParser(parsePositiveInt('--interval-ms')))
+    .addOption(new Option('--idle-after-ms <ms>', 'with no GET /report for this long (Scope not running), collect once a minute until the next one; 0 never idles').env('SCOPE_PLUGINS_IDLE_AFTER_MS').argParser(parseNonNegativeInt('--idle-after-ms')).default(30_000))
     .addOption(new Option('--proc-root <dir>', 'where to read /proc from (a host /proc mounted in a container)').env('SCOPE_PLUGINS_PROC_ROOT').default('/proc'))
     .addOption(new Option('--sys-root <dir>', 'where to read /sys from').env('SCOPE_PLUGINS_SYS_ROOT').default('/sys'))
     .addOption(new Option('--socket-mode <octal>', 'permissions of each plugin socket').argParser(parseMode).default(0o600, '600'))
@@ -186,6 +198,7 @@ export function readCommonFlags(opts: Record<string, unknown>): CommonFlags {
     procRoot: String(opts['procRoot']),
     sysRoot: String(opts['sysRoot']),
     ...(typeof opts['intervalMs'] === 'number' ? { intervalMs: opts['intervalMs'] } : {}),
+    ...(typeof opts['idleAfterMs'] === 'number' ? { idleAfterMs: opts['idleAfterMs'] } : {}),
     socketMode: typeof opts['socketMode'] === 'number' ? opts['socketMode'] : 0o600,
     ...(opts['metricsListen'] ? { metricsListen: typeof opts['metricsListen'] === 'string' ? parseListenAddress(opts['metricsListen']) : (opts['metricsListen'] as ListenAddress) } : {}),
   };

@@ -40,6 +40,7 @@ export async function runPlugins(definitions: ResolvedPluginDefinition[], flags:
     sysRoot: flags.sysRoot,
     socketMode: flags.socketMode,
     ...(flags.intervalMs ? { intervalMs: flags.intervalMs } : {}),
+    ...(flags.idleAfterMs === undefined ? {} : { idleAfterMs: flags.idleAfterMs }),
     ...run.overrides,
   };
   if (flags.once) {
