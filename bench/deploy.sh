@@ -35,7 +35,7 @@ for _ in $(seq "$RUNS"); do
   t=$(now)
   docker-compose up -d --no-build >/dev/null 2>&1
   for _ in $(seq 600); do
-    if [ "$(find "$root" -type s | wc -l)" -eq 4 ] && node shared/suite/dist/cli.js doctor "$root" --host-id bench >/dev/null 2>&1; then break; fi
+    if [ "$(find "$root" -type s | wc -l)" -eq 4 ] && node suite/dist/cli.js doctor "$root" --host-id bench >/dev/null 2>&1; then break; fi
     sleep 0.1
   done
   ready+=("$(secs "$t" "$(now)")")

@@ -56,7 +56,7 @@ function freePort() {
 
 async function start(subject, root) {
   const port = subject.metrics ? await freePort() : undefined;
-  const args = [here('../shared/suite/dist/cli.js'), 'run', '--root', root, '--log-level', 'warn', ...(port ? ['--metrics-listen', String(port)] : [])];
+  const args = [here('../suite/dist/cli.js'), 'run', '--root', root, '--log-level', 'warn', ...(port ? ['--metrics-listen', String(port)] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   started.add(child);
   child.once('exit', () => started.delete(child));

@@ -36,7 +36,7 @@ function subject(name, args, ids) {
 }
 const floor = subject('floor (bare Node server)', [here('lib/floor-server.mjs')], ['floor']);
 const alone = (id) => subject(`scope-${id} alone`, [here(`../plugins/${id}/dist/cli.js`)], [id]);
-const suite = subject('scope-plugins run (all four)', [here('../shared/suite/dist/cli.js'), 'run'], PLUGINS);
+const suite = subject('scope-plugins run (all four)', [here('../suite/dist/cli.js'), 'run'], PLUGINS);
 
 const WINDOWS = {
   host: { label: 'host as it is', subjects: [floor, ...PLUGINS.map(alone), suite] },

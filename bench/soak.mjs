@@ -30,7 +30,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
 const root = mkdtempSync(join(tmpdir(), 'sp-soak-'));
-const suite = spawn(process.execPath, [here('../shared/suite/dist/cli.js'), 'run', '--root', root, '--log-level', 'warn'], {
+const suite = spawn(process.execPath, [here('../suite/dist/cli.js'), 'run', '--root', root, '--log-level', 'warn'], {
   stdio: ['ignore', 'ignore', 'pipe'],
   env: { ...process.env, SCOPE_HOSTNAME: 'soak' },
 });

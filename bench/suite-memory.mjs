@@ -49,7 +49,7 @@ async function measure(commands) {
 const suite = [];
 const separate = [];
 for (let i = 0; i < rounds; i++) {
-  suite.push(await measure([['shared/suite/dist/cli.js', 'run']]));
+  suite.push(await measure([['suite/dist/cli.js', 'run']]));
   separate.push(await measure(ids.map((id) => [`plugins/${id}/dist/cli.js`])));
 }
 const row = (name, xs) => `| ${name} | ${median(xs.map((x) => x.node)).toFixed(1)} | ${median(xs.map((x) => x.helpers)).toFixed(1)} |`;

@@ -11,19 +11,24 @@ export interface WorkspacePackage {
   manifest: Record<string, unknown>;
 }
 
-/** Every non-private package under shared/ and plugins/: what `npm publish` would ship. */
+/** Every non-private package under shared/ and plugins/, and the suite: what `npm publish` would ship. */
 export function publishablePackages(): WorkspacePackage[] {
   const out: WorkspacePackage[] = [];
-  for (const group of ['shared', 'plugins']) {
-    for (const entry of readdirSync(join(REPO_ROOT, group), { withFileTypes: true })) {
-      const dir = join(REPO_ROOT, group, entry.name);
-      if (!entry.isDirectory() || !existsSync(join(dir, 'package.json'))) continue;
-      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
-      if (manifest['private'] === true) continue;
-      const bin = manifest['bin'];
-      const bins = typeof bin === 'string' ? { [String(manifest['name']).split('/').pop()!]: bin } : ((bin as Record<string, string> | undefined) ?? {});
-      out.push({ dir, name: String(manifest['name']), version: String(manifest['version']), bins, manifest });
-    }
+  const dirs = [
+    ...['shared', 'plugins'].flatMap((group) =>
+      readdirSync(join(REPO_ROOT, group), { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => join(REPO_ROOT, group, entry.name)),
+    ),
+    join(REPO_ROOT, 'suite'),
+  ];
+  for (const dir of dirs) {
+    if (!existsSync(join(dir, 'package.json'))) continue;
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+    if (manifest['private'] === true) continue;
+    const bin = manifest['bin'];
+    const bins = typeof bin === 'string' ? { [String(manifest['name']).split('/').pop()!]: bin } : ((bin as Record<string, string> | undefined) ?? {});
+    out.push({ dir, name: String(manifest['name']), version: String(manifest['version']), bins, manifest });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
