@@ -295,3 +295,39 @@ describe('control answers within the probe deadline', () => {
     expect(body.shortcutReport?.Host?.nodes?.['h;<host>']?.latest?.['demo_mode']?.value).toBe('busy');
   });
 });
+
+describe('idle rule and metrics', () => {
+  it('a plugin read only by Prometheus scrapes does not go idle', async () => {
+    const { createMetricsHub, parseListenAddress, startPlugin, createLogger } = await import('../src/index.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    let collects = 0;
+    const definition = definePlugin({
+      id: 'scraped',
+      label: 'Scraped',
+      description: 'read by Prometheus only',
+      intervalMs: 50,
+      create: () => ({ collect: ({ report, hostId }) => void report.topology('Host').node(hostNodeId(hostId)).latest('scraped_n', String(++collects)) }),
+    });
+    const log = createLogger({ level: 'silent' });
+    const hub = createMetricsHub(log);
+    const root = await mkdtemp(join(tmpdir(), 'sp-scr-'));
+    const running = await startPlugin(hub.instrument(definition), { root, hostId: 'h', log, idleAfterMs: 300, idleIntervalMs: 60_000 });
+    hub.watch(running);
+    const url = await hub.listen(parseListenAddress('127.0.0.1:0'));
+    cleanups.push(async () => {
+      await running.stop();
+      await hub.close();
+      await rm(root, { recursive: true, force: true });
+    });
+    for (let i = 0; i < 12; i++) {
+      expect((await fetch(url)).status).toBe(200);
+      await sleep(100);
+    }
+    expect(running.health().idle).toBe(false);
+    const before = collects;
+    await sleep(300);
+    expect(collects).toBeGreaterThan(before);
+  });
+});

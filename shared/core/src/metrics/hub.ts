@@ -23,6 +23,8 @@ interface PluginMetricsState {
   lastSuccessSeconds: number | undefined;
   successes: number;
   health: (() => PluginHealth) | undefined;
+  /** Marks a read of the plugin's data (keeps it out of, or wakes it from, the idle rule). */
+  touch: (() => void) | undefined;
 }
 
 /** One metrics endpoint for every plugin of the process. */
@@ -33,7 +35,7 @@ export interface MetricsHub {
    */
   instrument(definition: ResolvedPluginDefinition): ResolvedPluginDefinition;
   /** Adds a started plugin's health (misses, staleness, guard violations) to the health families. */
-  watch(plugin: { id: string; health(): PluginHealth }): void;
+  watch(plugin: { id: string; health(): PluginHealth; touch?(): void }): void;
   /** Every family on the page: the health ones, then each plugin's. */
   families(): MetricFamily[];
   /** Starts serving `GET /metrics`; resolves with the URL. */
@@ -92,7 +94,12 @@ export function createMetricsHub(log: Logger): MetricsHub {
 
   const read = (family: MetricFamily): Iterable<RecordedSeries> => {
     const state = owner.get(family.name);
-    if (!state) return healthSeries(family, plugins);
+    if (!state) {
+      // Every scrape reads the health families: a scrape is a reader like Scope's probe, so a plugin
+      // read only by Prometheus does not go idle.
+      for (const p of plugins) p.touch?.();
+      return healthSeries(family, plugins);
+    }
     return state.snapshot?.series.get(family.name)?.values() ?? [];
   };
 
@@ -112,6 +119,7 @@ export function createMetricsHub(log: Logger): MetricsHub {
         lastSuccessSeconds: undefined,
         successes: 0,
         health: undefined,
+        touch: undefined,
       };
       for (const family of families) {
         if (owner.has(family.name) || HEALTH_LIST.some((h) => h.name === family.name)) {
@@ -173,7 +181,10 @@ export function createMetricsHub(log: Logger): MetricsHub {
     },
     watch(plugin) {
       const state = plugins.find((p) => p.id === plugin.id);
-      if (state) state.health = () => plugin.health();
+      if (state) {
+        state.health = () => plugin.health();
+        state.touch = plugin.touch ? () => plugin.touch!() : undefined;
+      }
     },
     families() {
       return [...HEALTH_LIST, ...plugins.flatMap((p) => p.families)];

@@ -77,6 +77,8 @@ export interface RunningPlugin {
   collectNow(): Promise<Report>;
   /** Checks the socket path now (it is also checked every `socketCheckMs`). */
   checkSocket(): Promise<void>;
+  /** Records a read of the plugin's data by another reader than `/report` (a metrics scrape): keeps it out of idle, or wakes it. */
+  touch(): void;
   /** Stops collecting, closes the server and removes the socket. Idempotent. */
   stop(): Promise<void>;
 }
@@ -459,6 +461,7 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
       return collector.report();
     },
     checkSocket: () => socket.check(),
+    touch: () => schedule?.touch(),
     stop() {
       stopping ??= (async () => {
         schedule?.stop();
