@@ -20,7 +20,10 @@ export interface ContainerInventory<R> {
 }
 
 /** A live view of the containers of a CRI runtime. */
-export type CriInventory = ContainerInventory<CriContainerRecord>;
+export interface CriInventory extends ContainerInventory<CriContainerRecord> {
+  /** The code of the failure that holds it down (`UNIMPLEMENTED`: the socket's server does not speak CRI); undefined while up. */
+  failureCode(): string | undefined;
+}
 
 /** Options of {@link createCriInventory}. */
 export interface CriInventoryOptions {
@@ -75,6 +78,7 @@ export function createCriInventory(options: CriInventoryOptions): CriInventory {
   let cache = new Map<string, CachedContainer>();
   let sandboxFlags = new Map<string, HostNamespaceFlags>();
   let runtimeName = '';
+  let failureCode: string | undefined;
   let status: ContainerInventoryStatus = { state: 'connecting', since: new Date() };
   let settleReady: () => void = () => undefined;
   const readyPromise = new Promise<void>((resolve) => {
@@ -87,12 +91,14 @@ export function createCriInventory(options: CriInventoryOptions): CriInventory {
     cache = new Map();
     sandboxFlags = new Map();
     runtimeName = '';
+    failureCode = failure.code;
     if (status.state !== 'down' || status.reason !== failure.reason) status = { state: 'down', reason: failure.reason, since: new Date() };
     log.transition(logKey, `down:${failure.code}`, 'warn', `container runtime unreachable through CRI, serving no containers and retrying with backoff: ${failure.reason}`, { endpoint });
     settleReady();
   };
 
   const markUp = () => {
+    failureCode = undefined;
     if (status.state !== 'up') status = { state: 'up', since: new Date() };
     log.transition(logKey, 'up', 'info', `${runtimeName || 'CRI runtime'} reachable through CRI; containers listed, polling every ${pollMs} ms`, { endpoint, containers: containers.size });
     settleReady();
@@ -200,6 +206,7 @@ export function createCriInventory(options: CriInventoryOptions): CriInventory {
     containers: () => containers,
     status: () => status,
     ready: () => readyPromise,
+    failureCode: () => failureCode,
     close() {
       closing ??= (async () => {
         options.signal?.removeEventListener('abort', onOuterAbort);

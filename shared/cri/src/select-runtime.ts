@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { EnumOption, Logger, StringOption } from '@scope-plugins/core';
 import { DEFAULT_DOCKER_HOST, acquireDockerInventory, createDockerInventory, parseDockerHost, type ContainerRecord, type DockerInventoryContext } from '@scope-plugins/docker';
 import { DEFAULT_CRI_ENDPOINTS, parseCriEndpoint } from './client.js';
+import { withDockerFallback } from './docker-fallback.js';
 import { createCriInventory, type ContainerInventory } from './inventory.js';
 import type { CriContainerRecord } from './record.js';
 
@@ -54,7 +55,7 @@ export const containerRuntimeOptions = { containerRuntime: containerRuntimeOptio
 /** What {@link selectContainerRuntime} decided. */
 export type RuntimeSelection =
   | { kind: 'docker'; dockerHost: string; found: string }
-  | { kind: 'cri'; runtime: 'containerd' | 'cri-o' | 'cri'; endpoint: string; found: string };
+  | { kind: 'cri'; runtime: 'containerd' | 'cri-o' | 'cri'; endpoint: string; found: string; detected?: true };
 
 /** Options of {@link selectContainerRuntime}. */
 export interface RuntimeSelectionOptions {
@@ -65,6 +66,8 @@ export interface RuntimeSelectionOptions {
   dockerHost?: string;
   /** Whether a path exists; injectable for tests of the decision. @default fs.existsSync */
   exists?: (path: string) => boolean;
+  /** Where `auto` looks for containerd's and CRI-O's sockets; injectable for tests. @default DEFAULT_CRI_ENDPOINTS */
+  criEndpoints?: { readonly containerd: string; readonly 'cri-o': string };
 }
 
 function socketOf(dockerHost: string): string | undefined {
@@ -97,9 +100,11 @@ export function selectContainerRuntime(options: RuntimeSelectionOptions = {}): R
     return { kind: 'docker', dockerHost, found: dockerSocket ? `Docker socket ${dockerSocket} exists` : `Docker host ${dockerHost}` };
   }
   const looked = [`no Docker socket at ${dockerSocket}`];
+  const endpoints = options.criEndpoints ?? DEFAULT_CRI_ENDPOINTS;
   for (const name of ['containerd', 'cri-o'] as const) {
-    const path = parseCriEndpoint(DEFAULT_CRI_ENDPOINTS[name]);
-    if (exists(path)) return { kind: 'cri', runtime: name, endpoint: DEFAULT_CRI_ENDPOINTS[name], found: `${looked.join(', ')}; ${name} socket ${path} exists` };
+    const path = parseCriEndpoint(endpoints[name]);
+    // `detected`: only a socket was seen; if it does not speak CRI, the inventory falls back to Docker.
+    if (exists(path)) return { kind: 'cri', runtime: name, endpoint: endpoints[name], found: `${looked.join(', ')}; ${name} socket ${path} exists`, detected: true };
     looked.push(`no ${name} socket at ${path}`);
   }
   return { kind: 'docker', dockerHost, found: `${looked.join(', ')}: waiting for Docker` };
@@ -126,7 +131,10 @@ export function createContainerInventory(options: ContainerInventoryOptions): Co
   }
   log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
   const inventory = createCriInventory({ endpoint: selection.endpoint, log, ...(options.criPollMs ? { pollMs: options.criPollMs } : {}), ...(signal ? { signal } : {}) });
-  return Object.assign(inventory, { selection });
+  if (!selection.detected) return Object.assign(inventory, { selection });
+  const dockerHost = options.dockerHost ?? DEFAULT_DOCKER_HOST;
+  const startDocker = () => createDockerInventory({ dockerHost, log, ...(options.dockerResyncMs ? { resyncMs: options.dockerResyncMs } : {}), ...(signal ? { signal } : {}) });
+  return Object.assign(withDockerFallback(inventory, startDocker, log, selection.endpoint), { selection });
 }
 
 /**
@@ -143,8 +151,17 @@ export function acquireContainerInventory(ctx: DockerInventoryContext, options: 
     return Object.assign(inventory, { selection });
   }
   log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
-  const key = `cri-inventory:${selection.endpoint}`;
-  const lease = ctx.shared(key, () => createCriInventory({ endpoint: selection.endpoint, log: log.child({ plugin: undefined, shared: key }), ...(options.criPollMs ? { pollMs: options.criPollMs } : {}) }));
+  // A detected socket may turn out not to speak CRI (then Docker is followed): a key of its own, so a plugin that
+  // named the endpoint explicitly never shares the fallback.
+  const key = `cri-inventory:${selection.endpoint}${selection.detected ? ':auto' : ''}`;
+  const lease = ctx.shared(key, () => {
+    const sharedLog = log.child({ plugin: undefined, shared: key });
+    const inventory = createCriInventory({ endpoint: selection.endpoint, log: sharedLog, ...(options.criPollMs ? { pollMs: options.criPollMs } : {}) });
+    if (!selection.detected) return inventory;
+    const dockerHost = options.dockerHost ?? DEFAULT_DOCKER_HOST;
+    const startDocker = () => createDockerInventory({ dockerHost, log: sharedLog, ...(options.dockerResyncMs ? { resyncMs: options.dockerResyncMs } : {}) });
+    return withDockerFallback(inventory, startDocker, sharedLog, selection.endpoint);
+  });
   const shared = lease.value;
   return {
     containers: () => shared.containers(),

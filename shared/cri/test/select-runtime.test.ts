@@ -18,12 +18,14 @@ describe('selectContainerRuntime', () => {
       runtime: 'containerd',
       endpoint: 'unix:///run/containerd/containerd.sock',
       found: 'no Docker socket at /var/run/docker.sock; containerd socket /run/containerd/containerd.sock exists',
+      detected: true,
     });
     expect(selectContainerRuntime({ exists: only('/var/run/crio/crio.sock') })).toEqual({
       kind: 'cri',
       runtime: 'cri-o',
       endpoint: 'unix:///var/run/crio/crio.sock',
       found: 'no Docker socket at /var/run/docker.sock, no containerd socket at /run/containerd/containerd.sock; cri-o socket /var/run/crio/crio.sock exists',
+      detected: true,
     });
   });
 

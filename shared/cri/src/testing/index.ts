@@ -66,6 +66,8 @@ export interface TestContainerdOptions {
   cniBinDir?: string;
   /** @default 30000 */
   startTimeoutMs?: number;
+  /** With false, the CRI plugin is disabled (as Docker's own containerd has it) and no image is imported. @default true */
+  cri?: boolean;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function startTestContainerd(options: TestContainerdOptions = {}): 
     configPath,
     [
       'version = 2',
+      ...(options.cri === false ? ['disabled_plugins = ["io.containerd.grpc.v1.cri"]'] : []),
       `root = "${join(dir, 'root')}"`,
       `state = "${stateDir}"`,
       '[grpc]',
@@ -132,7 +135,9 @@ export async function startTestContainerd(options: TestContainerdOptions = {}): 
     while (Date.now() < deadline) {
       if (!child) throw new Error(`containerd exited during start-up; log: ${(await readFile(logPath, 'utf8')).slice(-2000)}`);
       try {
-        await cri.version();
+        // Without CRI, containerd's own API answering (ctr version) is the sign it is up.
+        if (options.cri === false) await run('ctr', ['--address', socketPath, 'version'], 5000);
+        else await cri.version();
         return;
       } catch {
         await delay(100);
@@ -180,7 +185,7 @@ export async function startTestContainerd(options: TestContainerdOptions = {}): 
 
   try {
     await start();
-    await importImage(options.dockerImage ?? 'scope-plugins-test/busybox:latest');
+    if (options.cri !== false) await importImage(options.dockerImage ?? 'scope-plugins-test/busybox:latest');
   } catch (error) {
     await dispose();
     throw error;
