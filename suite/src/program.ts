@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { addCommonOptions, addPluginOptions, createDoctorCommand, readCommonFlags, runPlugins } from '@scope-plugins/core';
+import { addNewCommand } from './new/command.js';
 import { SUITE_PLUGINS, selectPlugins } from './plugins.js';
 
-/** The `scope-plugins` program: `run [id...]`, `doctor <socket-or-root>`, `list`. */
+/** The `scope-plugins` program: `run [id...]`, `doctor <socket-or-root>`, `new <id>`, `list`. */
 export function createSuiteProgram(): Command {
   const program = new Command('scope-plugins')
     .description('Host-monitoring plugins for Weave Scope, hosted in one process, plus a protocol doctor for any plugin.')
@@ -21,6 +22,8 @@ export function createSuiteProgram(): Command {
   });
 
   createDoctorCommand(program.command('doctor'));
+
+  addNewCommand(program);
 
   program
     .command('list')
