@@ -29,7 +29,7 @@ export interface TestPlugin {
   stop(): Promise<void>;
 }
 
-/** Options of {@link startTestPlugin}. */
+/** Options of {@link startTestPlugin}: the runtime's, with `idleAfterMs` defaulting to 0 (never idle). */
 export interface TestPluginOptions extends Omit<RuntimeOptions, 'root' | 'log'> {
   /** @default 'debug' */
   logLevel?: LogLevel;
@@ -43,7 +43,9 @@ export async function startTestPlugin(definition: ResolvedPluginDefinition, opti
   const root = await mkdtemp(join(tmpdir(), 'sp-'));
   const logs: string[] = [];
   const log = createLogger({ level: options.logLevel ?? 'debug', write: (line) => logs.push(line) });
-  const running = await startPlugin(definition, { ...options, root, log, hostId: options.hostId ?? 'test-host' });
+  // No idle rule unless a test asks for it: a test that waits without polling /report (a load phase, a dd
+  // run) must still get a collection every interval.
+  const running = await startPlugin(definition, { idleAfterMs: 0, ...options, root, log, hostId: options.hostId ?? 'test-host' });
   const hostId = options.hostId ?? 'test-host';
   const report = async (): Promise<Report> => {
     const poll = await pollReport(running.socketPath, undefined, 2000);
