@@ -1,7 +1,7 @@
 import { GRPC_STATUS as grpcStatus } from './grpc-status.js';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import type { DockerInventoryStatus } from '@scope-plugins/docker';
-import { createCriClient, type CriClient, type CriContainer, type CriPodSandbox } from './client.js';
+import { createCriClient, type CriClient, type CriContainer, type CriContainerStatusResponse, type CriPodSandbox } from './client.js';
 import { describeCriFailure, type CriFailure } from './describe-failure.js';
 import { formatCriState, parseHostNamespaceFlags, parseStatusPid, type CriContainerRecord, type HostNamespaceFlags } from './record.js';
 
@@ -119,7 +119,7 @@ export function createCriInventory(options: CriInventoryOptions): CriInventory {
 
   const readRecord = async (container: CriContainer, sandbox: CriPodSandbox | undefined, flags: HostNamespaceFlags | undefined): Promise<CriContainerRecord | undefined> => {
     const running = container.state === 'CONTAINER_RUNNING';
-    let answer;
+    let answer: CriContainerStatusResponse;
     try {
       // Verbose only for running containers: it carries the pid (and the whole OCI spec, ~10 KiB, hence not always).
       answer = await client.containerStatus(container.id, running);
