@@ -17,7 +17,6 @@ export {
   MORE_ROW_ID,
   NAMESPACE_TYPES,
   NamespaceParseError,
-  ROW_COLUMN_SEPARATOR,
   SHARING_TYPES,
   buildNamespaceTable,
   buildRowId,

@@ -1,7 +1,7 @@
 /**
  * Pure parsing and table assembly for host-namespaces: text in, typed records out. No host access here.
  */
-import type { TableRows } from '@scope-plugins/core';
+import { MULTICOLUMN_SEPARATOR, type TableRows } from '@scope-plugins/core';
 
 /** Every namespace type the kernel exposes under `/proc/<pid>/ns/`, in lsns's order (also our row order). */
 export const NAMESPACE_TYPES = ['mnt', 'net', 'pid', 'uts', 'ipc', 'user', 'cgroup', 'time'] as const;
@@ -143,16 +143,13 @@ export function parsePasswd(content: string): Map<number, string> {
   return users;
 }
 
-/** Separator Scope uses between row id and column id; it must never appear inside a row id. */
-export const ROW_COLUMN_SEPARATOR = '___';
-
 /** Row ids are digits, letters and dashes only: nothing that could form `___` or confuse Scope's key split. */
 const ROW_ID_PATTERN = /^[A-Za-z0-9-]+$/;
 
 /** Throws a TypeError unless `rowId` is safe as a multicolumn row id (no `___`, no `_` at all, non-empty). */
 export function validateRowId(rowId: string): string {
-  if (rowId.includes(ROW_COLUMN_SEPARATOR) || !ROW_ID_PATTERN.test(rowId)) {
-    throw new TypeError(`table row id must match ${ROW_ID_PATTERN} (and never contain "${ROW_COLUMN_SEPARATOR}"), got ${JSON.stringify(rowId)}`);
+  if (rowId.includes(MULTICOLUMN_SEPARATOR) || !ROW_ID_PATTERN.test(rowId)) {
+    throw new TypeError(`table row id must match ${ROW_ID_PATTERN} (and never contain "${MULTICOLUMN_SEPARATOR}"), got ${JSON.stringify(rowId)}`);
   }
   return rowId;
 }

@@ -81,6 +81,12 @@ function mergeCounter(into: Counter, from: Counter): void {
   into.recent.push(...from.recent);
 }
 
+/** The entries no older than `windowMs` before the newest one. */
+function withinWindow<T extends { atMs: number }>(entries: T[], windowMs: number): T[] {
+  const newest = entries.reduce((max, e) => Math.max(max, e.atMs), Number.NEGATIVE_INFINITY);
+  return entries.filter((e) => e.atMs > newest - windowMs);
+}
+
 function mergeCounters<K>(into: Map<K, Counter>, from: Map<K, Counter>): void {
   for (const [key, counter] of from) {
     let target = into.get(key);
@@ -104,11 +110,13 @@ function newCounter(): Counter {
   return { total: 0, recent: [] };
 }
 
-function bump(counter: Counter, count: number, atMs: number): void {
+/** Counts `count` at `atMs`; entries older than `windowMs` go now, so memory stays bounded and reads stay pure. */
+function bump(counter: Counter, count: number, atMs: number, windowMs: number): void {
   counter.total += count;
   const last = counter.recent[counter.recent.length - 1];
   if (last && last.atMs === atMs) last.count += count;
   else counter.recent.push({ atMs, count });
+  if (counter.recent[0]!.atMs <= atMs - windowMs) counter.recent = counter.recent.filter((e) => e.atMs > atMs - windowMs);
 }
 
 /**
@@ -153,8 +161,8 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
 
   const rateOf = (counter: Counter, nowMs: number): CountAndRate => {
     const oldest = nowMs - rateWindowMs;
-    counter.recent = counter.recent.filter((e) => e.atMs > oldest);
-    const sum = counter.recent.reduce((a, e) => a + e.count, 0);
+    // Read-only: pruning happens when counts are added, so a snapshot never changes the state.
+    const sum = counter.recent.reduce((a, e) => (e.atMs > oldest ? a + e.count : a), 0);
     // Right after (re)start the window is only partly watched; never divide by less than a second.
     const watchedMs = Math.max(1000, Math.min(rateWindowMs, startedMs === undefined ? rateWindowMs : nowMs - startedMs));
     return { total: counter.total, perSecond: sum / (watchedMs / 1000) };
@@ -167,25 +175,26 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
         case 'requests':
           for (const e of event.entries) {
             const s = state(e.pid);
-            bump(s.requests, e.count, atMs);
+            bump(s.requests, e.count, atMs, rateWindowMs);
             let m = s.methods.get(e.method);
             if (!m) s.methods.set(e.method, (m = newCounter()));
-            bump(m, e.count, atMs);
+            bump(m, e.count, atMs, rateWindowMs);
           }
           break;
         case 'responses':
           for (const e of event.entries) {
             const s = state(e.pid);
-            bump(s.responses, e.count, atMs);
+            bump(s.responses, e.count, atMs, rateWindowMs);
             let c = s.statuses.get(e.status);
             if (!c) s.statuses.set(e.status, (c = newCounter()));
-            bump(c, e.count, atMs);
+            bump(c, e.count, atMs, rateWindowMs);
           }
           break;
         case 'latency':
           for (const e of event.entries) {
             const s = state(e.pid);
             s.latency.push({ atMs, bucketUs: e.bucketUs, count: e.count });
+            if (s.latency[0]!.atMs <= atMs - latencyWindowMs) s.latency = s.latency.filter((entry) => entry.atMs > atMs - latencyWindowMs);
             // Running totals for the Prometheus histogram, which (unlike the percentiles) never forgets.
             s.latencyTotals.set(e.bucketUs, (s.latencyTotals.get(e.bucketUs) ?? 0) + e.count);
           }
@@ -221,6 +230,9 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       mergeCounters(target.methods, s.methods);
       target.latency.push(...s.latency);
       for (const [bucket, count] of s.latencyTotals) target.latencyTotals.set(bucket, (target.latencyTotals.get(bucket) ?? 0) + count);
+      // A group outlives many processes: keep only what its windows can still read (reads never prune).
+      for (const counter of [target.requests, target.responses, ...target.statuses.values(), ...target.methods.values()]) counter.recent = withinWindow(counter.recent, rateWindowMs);
+      target.latency = withinWindow(target.latency, latencyWindowMs);
     },
     dropGroup(group) {
       retained.delete(group);
@@ -242,9 +254,8 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       for (const map of maps) for (const [key, counter] of map) out.set(key, [...(out.get(key) ?? []), counter]);
       return out;
     };
-    for (const s of states) s.latency = s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs);
     // Percentiles over the union of every process's buckets: a container's latency is that of all its responses.
-    const latency = states.flatMap((s) => s.latency);
+    const latency = states.flatMap((s) => s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs));
     const p50 = percentileFromBuckets(latency, 0.5);
     const p99 = percentileFromBuckets(latency, 0.99);
     return {

@@ -34,6 +34,15 @@ describe('createHttpStats', () => {
     expect(stats.pids()).toContain(NODE_PID);
   });
 
+  it('snapshot() only reads: a snapshot far in the future changes nothing an earlier one sees', () => {
+    const { stats, lastMs } = fedStats();
+    const before = stats.snapshot(NODE_PID, new Date(lastMs));
+    stats.snapshot(NODE_PID, new Date(lastMs + 3_600_000));
+    stats.snapshotGroup([NODE_PID], new Date(lastMs + 3_600_000));
+    expect(stats.snapshot(NODE_PID, new Date(lastMs))).toEqual(before);
+    expect(before!.latencySamples).toBe(14);
+  });
+
   it('gives rates over the rate window, dropping to zero (never below) once traffic stops', () => {
     const stats = createHttpStats({ rateWindowMs: 2000 });
     stats.markStarted(new Date(T0));

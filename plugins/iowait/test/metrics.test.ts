@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMetricsBatch } from '@scope-plugins/core';
-import { IOWAIT_METRIC_FAMILIES, MAX_DISK_SERIES, parsePsi, recordIowaitMetrics, type DiskRow, type HostSample } from '../src/index.js';
+import { IOWAIT_METRIC_FAMILIES, MAX_DISK_SERIES, recordIowaitMetrics, type DiskRow, type HostSample } from '../src/index.js';
+import { parsePsi } from '../src/parse.js';
 
 function values(sample: HostSample): Record<string, Record<string, number>> {
   const batch = createMetricsBatch(IOWAIT_METRIC_FAMILIES);

@@ -1,17 +1,13 @@
-/** Codes carried by {@link ScopePluginError}; one table for every runtime failure core reports. */
+/**
+ * Codes carried by {@link ScopePluginError}: one table, holding only the failures core actually throws (a refused
+ * control or request is answered as data, `{"error": ...}`, not thrown).
+ */
 export const ERROR_CODES = {
   SOCKET_IN_USE: 'another live process already serves this plugin socket',
   SOCKET_PATH: 'the socket path cannot be used',
   COLLECT_FAILED: 'the collector threw',
   COLLECT_TIMEOUT: 'the collector did not finish in time',
-  BAD_REQUEST: 'the request could not be understood',
-  BODY_TOO_LARGE: 'the request body is too large',
-  UNKNOWN_CONTROL: 'the control is not one this plugin offers',
-  UNKNOWN_NODE: 'the node is not in the current report',
-  CONTROL_UNAVAILABLE: 'the control is not active on that node',
   CONTROL_FAILED: 'the control handler failed',
-  GUARD: 'the report would break Scope',
-  POLL_FAILED: 'the plugin could not be polled',
   METRICS_LISTEN: 'the metrics endpoint cannot listen',
 } as const;
 
