@@ -30,7 +30,7 @@ size=$(docker image inspect -f '{{.Size}}' $IMAGE | awk '{printf "%.0f", $1/1e6}
 base_size=$(docker image inspect -f '{{.Size}}' $BASE | awk '{printf "%.0f", $1/1e6}')
 
 root=$(mktemp -d /tmp/sp-bench-XXXXXX); chmod 755 "$root"
-export SCOPE_PLUGINS_ROOT=$root SCOPE_HOSTNAME=bench DOCKER_GID=$(stat -c %g /var/run/docker.sock) SCOPE_PLUGINS_IMAGE=$IMAGE COMPOSE_PROJECT_NAME=spbench
+export SCOPE_PLUGINS_ROOT=$root SCOPE_HOSTNAME=bench SCOPE_PLUGINS_IMAGE=$IMAGE COMPOSE_PROJECT_NAME=spbench
 for _ in $(seq "$RUNS"); do
   t=$(now)
   docker-compose up -d --no-build >/dev/null 2>&1
