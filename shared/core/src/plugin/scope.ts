@@ -9,9 +9,10 @@
  *   processes, readline over a child's stdout, fs streams, and fetch);
  * - every timer and handle created in the scope is recorded (an async_hooks `init` hook), so a faulty
  *   instance is torn down with all of it, even what its own `close()` forgot.
- * Limits: an EventEmitter emitted from another context runs in the emitter's context, and a resource a
- * plugin gets from shared code (a shared client) belongs to whoever created it; shared facilities must
- * create their resources through {@link outsidePluginScope}.
+ * Limits: an EventEmitter emitted from another context runs in the emitter's context; a socket a
+ * plugin's server accepts does not carry the context on Node 20 (its `connection` handler does); and a
+ * resource a plugin gets from shared code (a shared client) belongs to whoever created it: shared
+ * facilities must create their resources through {@link outsidePluginScope}.
  */
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 
