@@ -108,83 +108,98 @@ export async function readBlockDeviceInfo(sysRoot = '/sys'): Promise<Map<string,
   return new Map(entries.filter((entry) => entry !== undefined));
 }
 
-/** Creates a reader that keeps its own baseline; each `read()` returns shares and rates since the previous one. */
-export function createIowaitReader(options: IowaitReaderOptions) {
-  const { procRoot, sysRoot, log } = options;
-  const clock = options.clock ?? (() => performance.now());
-  const minSampleMs = options.minSampleMs ?? 200;
-  const refreshMs = options.diskInfoRefreshMs ?? 60_000;
-  const partitionCache = new Map<string, boolean>();
-  let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
-  let last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
-  let diskInfo = new Map<string, DiskInfo>();
-  let diskInfoAtMs = Number.NEGATIVE_INFINITY;
-  let diskInfoInflight: Promise<void> | undefined;
-  let clampedBefore = false;
+/** Reads `<procRoot>/pressure/io`; undefined (one log line per state) when the kernel has no PSI or it cannot be parsed. */
+async function readPsiOptional(procRoot: string, log: Logger): Promise<Psi | undefined> {
+  const path = join(procRoot, 'pressure', 'io');
+  const { text, error } = await readOptional(path);
+  if (text === undefined) {
+    log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
+    return undefined;
+  }
+  try {
+    const psi = parsePsi(text);
+    log.transition('psi', 'ok', 'debug', 'PSI io available');
+    return psi;
+  } catch (parseError) {
+    log.transition('psi', 'bad', 'warn', `cannot parse ${path}; the PSI rows are left out`, { error: describeError(parseError) });
+    return undefined;
+  }
+}
 
-  const refreshDiskInfo = () => {
-    const read = options.readDiskInfo;
-    if (!read || diskInfoInflight || clock() - diskInfoAtMs < refreshMs) return;
-    diskInfoAtMs = clock();
-    // Not awaited: a slow sysfs must never delay a collection; the next one picks the result up.
-    diskInfoInflight = read()
-      .then((info) => {
-        diskInfo = info;
-        log.transition('disk-info', info.size > 0 ? 'ok' : 'empty', info.size > 0 ? 'debug' : 'warn', info.size > 0 ? 'device size/kind from sysfs' : `no block devices under ${join(sysRoot, 'class', 'block')} (is --sys-root right?); the size and kind columns stay empty`);
-      })
-      .catch((error: unknown) => {
-        log.transition('disk-info', 'failed', 'warn', 'cannot read block device metadata; the size and kind columns stay empty', { error: describeError(error) });
-      })
-      .finally(() => {
-        diskInfoInflight = undefined;
-      });
-  };
+/** Reads `<procRoot>/diskstats`; undefined (one log line per state) when it is missing or cannot be parsed. */
+async function readDiskstatsOptional(procRoot: string, log: Logger): Promise<DiskStat[] | undefined> {
+  const path = join(procRoot, 'diskstats');
+  const { text, error } = await readOptional(path);
+  if (text === undefined) {
+    log.transition('diskstats', 'absent', 'warn', `cannot read ${path}; the block device table is left out`, { error });
+    return undefined;
+  }
+  try {
+    const disks = parseDiskstats(text);
+    log.transition('diskstats', 'ok', 'debug', 'diskstats available');
+    return disks;
+  } catch (parseError) {
+    log.transition('diskstats', 'bad', 'warn', `cannot parse ${path}; the block device table is left out`, { error: describeError(parseError) });
+    return undefined;
+  }
+}
 
-  const isPartition = async (name: string): Promise<boolean> => {
-    const cached = partitionCache.get(name);
+/** Whether a block device is a partition, from sysfs (cached: a device does not change kind). */
+function createPartitionCheck(sysRoot: string): (name: string) => Promise<boolean> {
+  const cache = new Map<string, boolean>();
+  return async (name) => {
+    const cached = cache.get(name);
     if (cached !== undefined) return cached;
     // sysfs marks partitions with a `partition` file; names alone cannot tell (nbd10 vs sda10).
     const partition = await access(join(sysRoot, 'class', 'block', name, 'partition')).then(
       () => true,
       () => false,
     );
-    partitionCache.set(name, partition);
+    cache.set(name, partition);
     return partition;
   };
+}
 
-  const readPsi = async (): Promise<Psi | undefined> => {
-    const path = join(procRoot, 'pressure', 'io');
-    const { text, error } = await readOptional(path);
-    if (text === undefined) {
-      log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
-      return undefined;
-    }
-    try {
-      const psi = parsePsi(text);
-      log.transition('psi', 'ok', 'debug', 'PSI io available');
-      return psi;
-    } catch (parseError) {
-      log.transition('psi', 'bad', 'warn', `cannot parse ${path}; the PSI rows are left out`, { error: describeError(parseError) });
-      return undefined;
-    }
+/** Device size/kind, refreshed in the background every `refreshMs` and never awaited by a read. */
+function createDiskInfoCache(read: (() => Promise<Map<string, DiskInfo>>) | undefined, options: { sysRoot: string; log: Logger; refreshMs: number; clock: () => number }) {
+  const { sysRoot, log, refreshMs, clock } = options;
+  let info = new Map<string, DiskInfo>();
+  let atMs = Number.NEGATIVE_INFINITY;
+  let inflight: Promise<void> | undefined;
+  return {
+    refresh(): void {
+      if (!read || inflight || clock() - atMs < refreshMs) return;
+      atMs = clock();
+      // Not awaited: a slow sysfs must never delay a collection; the next one picks the result up.
+      inflight = read()
+        .then((next) => {
+          info = next;
+          log.transition('disk-info', next.size > 0 ? 'ok' : 'empty', next.size > 0 ? 'debug' : 'warn', next.size > 0 ? 'device size/kind from sysfs' : `no block devices under ${join(sysRoot, 'class', 'block')} (is --sys-root right?); the size and kind columns stay empty`);
+        })
+        .catch((error: unknown) => {
+          log.transition('disk-info', 'failed', 'warn', 'cannot read block device metadata; the size and kind columns stay empty', { error: describeError(error) });
+        })
+        .finally(() => {
+          inflight = undefined;
+        });
+    },
+    get: (name: string) => info.get(name),
+    settle: async () => {
+      await inflight;
+    },
   };
+}
 
-  const readDisks = async (): Promise<DiskStat[] | undefined> => {
-    const path = join(procRoot, 'diskstats');
-    const { text, error } = await readOptional(path);
-    if (text === undefined) {
-      log.transition('diskstats', 'absent', 'warn', `cannot read ${path}; the block device table is left out`, { error });
-      return undefined;
-    }
-    try {
-      const disks = parseDiskstats(text);
-      log.transition('diskstats', 'ok', 'debug', 'diskstats available');
-      return disks;
-    } catch (parseError) {
-      log.transition('diskstats', 'bad', 'warn', `cannot parse ${path}; the block device table is left out`, { error: describeError(parseError) });
-      return undefined;
-    }
-  };
+/** Creates a reader that keeps its own baseline; each `read()` returns shares and rates since the previous one. */
+export function createIowaitReader(options: IowaitReaderOptions) {
+  const { procRoot, sysRoot, log } = options;
+  const clock = options.clock ?? (() => performance.now());
+  const minSampleMs = options.minSampleMs ?? 200;
+  const isPartition = createPartitionCheck(sysRoot);
+  const diskInfo = createDiskInfoCache(options.readDiskInfo, { sysRoot, log, refreshMs: options.diskInfoRefreshMs ?? 60_000, clock });
+  let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
+  const last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
+  let clampedBefore = false;
 
   const selectDisks = async (rates: DiskRates[]): Promise<DiskRow[]> => {
     const rows: DiskRow[] = [];
@@ -197,10 +212,34 @@ export function createIowaitReader(options: IowaitReaderOptions) {
     return rows;
   };
 
+  /** Moves the baseline forward and keeps the shares and rates since the previous one; true when the cpu share is new. */
+  const advance = (cpu: CpuTimes, disks: DiskStat[] | undefined, atMs: number): boolean => {
+    if (!baseline) {
+      baseline = { cpu, disks, atMs };
+      return false;
+    }
+    if (atMs - baseline.atMs < minSampleMs) return false;
+    const shares = computeCpuShares(baseline.cpu, cpu);
+    if (shares) {
+      if (shares.clamped.length > 0 || clampedBefore) {
+        const fields = shares.clamped.join(',');
+        log.transition('clamp', fields, 'debug', fields === '' ? 'cpu counters move forward again' : 'a cpu counter went backwards (known for iowait on NO_HZ kernels); counted as 0', { fields });
+      }
+      clampedBefore = shares.clamped.length > 0;
+      last.cpu = shares;
+    }
+    const diskRates = baseline.disks && disks ? computeDiskRates(baseline.disks, disks, atMs - baseline.atMs) : undefined;
+    if (diskRates) last.disks = diskRates;
+    else delete last.disks;
+    // No tick elapsed: keep the cpu baseline so the next share spans a real interval.
+    baseline = { cpu: shares ? cpu : baseline.cpu, disks, atMs };
+    return shares !== undefined;
+  };
+
   return {
     /** Reads the host once; throws (with the path and a hint) only when /proc/stat itself cannot be read. */
     async read(): Promise<HostSample> {
-      refreshDiskInfo();
+      diskInfo.refresh();
       const statPath = join(procRoot, 'stat');
       let statText: string;
       try {
@@ -208,29 +247,8 @@ export function createIowaitReader(options: IowaitReaderOptions) {
       } catch (error) {
         throw new ScopePluginError('COLLECT_FAILED', `cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
       }
-      const [disks, psi] = await Promise.all([readDisks(), readPsi()]);
-      const atMs = clock();
-      const cpu = parseProcStat(statText).total;
-      let fresh = false;
-      if (!baseline) {
-        baseline = { cpu, disks, atMs };
-      } else if (atMs - baseline.atMs >= minSampleMs) {
-        const shares = computeCpuShares(baseline.cpu, cpu);
-        if (shares) {
-          if (shares.clamped.length > 0 || clampedBefore) {
-            const fields = shares.clamped.join(',');
-            log.transition('clamp', fields, 'debug', fields === '' ? 'cpu counters move forward again' : 'a cpu counter went backwards (known for iowait on NO_HZ kernels); counted as 0', { fields });
-          }
-          clampedBefore = shares.clamped.length > 0;
-          last.cpu = shares;
-          fresh = true;
-        }
-        const diskRates = baseline.disks && disks ? computeDiskRates(baseline.disks, disks, atMs - baseline.atMs) : undefined;
-        if (diskRates) last.disks = diskRates;
-        else delete last.disks;
-        // No tick elapsed: keep the cpu baseline so the next share spans a real interval.
-        baseline = { cpu: shares ? cpu : baseline.cpu, disks, atMs };
-      }
+      const [disks, psi] = await Promise.all([readDiskstatsOptional(procRoot, log), readPsiOptional(procRoot, log)]);
+      const fresh = advance(parseProcStat(statText).total, disks, clock());
       const sample: HostSample = { fresh };
       if (last.cpu) sample.cpu = last.cpu;
       if (psi) sample.psi = psi;
@@ -239,7 +257,7 @@ export function createIowaitReader(options: IowaitReaderOptions) {
     },
     /** Waits for a pending device metadata refresh. */
     async settle(): Promise<void> {
-      await diskInfoInflight;
+      await diskInfo.settle();
     },
   };
 }
