@@ -1,10 +1,9 @@
-import type { Readable } from 'node:stream';
-import type Docker from 'dockerode';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
 import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
 import { REMOVAL_ACTIONS, createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
-import { buildContainerRecord, isFullContainerId, type ContainerRecord } from './record.js';
+import { isFullContainerId, type ContainerRecord } from './record.js';
+import { createDockerRequests } from './requests.js';
 
 /** Connection state of an inventory. */
 export interface DockerInventoryStatus {
@@ -46,11 +45,6 @@ export interface DockerInventoryOptions {
   inspectConcurrency?: number;
 }
 
-
-function httpStatus(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
 
 class StreamEndedError extends Error {
   readonly code = 'ECONNRESET';
@@ -111,56 +105,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
     settleReady();
   };
 
-  /**
-   * Runs one request with a signal aborted by the session or after `requestTimeoutMs`. Hand-made rather than
-   * AbortSignal.any, whose dependants pile up on a long-lived session signal in Node 20.
-   */
-  const withDeadline = async <T>(session: AbortSignal, request: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(session.reason);
-    if (session.aborted) onAbort();
-    else session.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(Object.assign(new Error('Docker request timed out'), { code: 'ETIMEDOUT' })), requestTimeoutMs);
-    try {
-      return await request(controller.signal);
-    } finally {
-      clearTimeout(timer);
-      session.removeEventListener('abort', onAbort);
-    }
-  };
-
-  /** Inspects one container; undefined if it no longer exists (or Docker refuses to describe it). */
-  const inspectOne = async (id: string, session: AbortSignal): Promise<ContainerRecord | undefined> => {
-    try {
-      const info = await withDeadline(session, (abortSignal) => docker.getContainer(id).inspect({ abortSignal }));
-      return buildContainerRecord(info);
-    } catch (error) {
-      const code = httpStatus(error);
-      if (code === 404) return undefined;
-      // Docker answered but cannot describe this one container: skip it rather than lose all the others.
-      if (code !== undefined) {
-        log.debug('container inspect refused; skipping it', { container: id, status: code });
-        return undefined;
-      }
-      throw error;
-    }
-  };
-
-  const fullSync = async (session: AbortSignal): Promise<Map<string, ContainerRecord>> => {
-    const list = await withDeadline(session, (abortSignal) => docker.listContainers({ all: true, abortSignal }));
-    const ids = list.map((c) => c.Id).filter(isFullContainerId);
-    const next = new Map<string, ContainerRecord>();
-    let cursor = 0;
-    const worker = async () => {
-      while (cursor < ids.length) {
-        const id = ids[cursor++]!;
-        const record = await inspectOne(id, session);
-        if (record) next.set(record.id, record);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(inspectConcurrency, ids.length) }, worker));
-    return next;
-  };
+  const { inspectOne, listAll: fullSync, openEvents } = createDockerRequests(docker, { requestTimeoutMs, inspectConcurrency, log });
 
   const runSession = async (session: AbortController): Promise<never> => {
     let fail: (error: unknown) => void = () => undefined;
@@ -193,14 +138,7 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
       });
     };
 
-    const opened = docker.getEvents({ filters: { type: ['container'] }, abortSignal: session.signal }) as unknown as Promise<Readable>;
-    let openTimer: NodeJS.Timeout | undefined;
-    const stream = await Promise.race([
-      opened,
-      new Promise<never>((_, reject) => {
-        openTimer = setTimeout(() => reject(Object.assign(new Error('opening the event stream timed out'), { code: 'ETIMEDOUT' })), requestTimeoutMs);
-      }),
-    ]).finally(() => clearTimeout(openTimer));
+    const stream = await openEvents(session.signal);
     session.signal.addEventListener('abort', () => stream.destroy(), { once: true });
     const splitter = createLineSplitter((line) => {
       const event = parseDockerEvent(line);
