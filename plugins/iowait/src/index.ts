@@ -140,8 +140,10 @@ export const plugin = definePlugin({
       readDiskInfo: options.diskInfo ? () => readBlockDeviceInfo(ctx.sysRoot) : undefined,
     });
     return {
-      async collect({ report, now, hostId, metrics }) {
+      async collect({ report, now, hostId, metrics, warmup }) {
         const sample = await reader.read();
+        // Waking from idle: the read above moved the baseline to now; a share over the whole pause goes nowhere.
+        if (warmup) return;
         recordIowaitMetrics(metrics, sample);
         // Both histories grow whatever the mode, so a switch shows a full graph at once.
         if (sample.fresh && sample.cpu) {

@@ -160,7 +160,8 @@ export function createMetricsHub(log: Logger): MetricsHub {
               collectCtx.signal.removeEventListener('abort', onAbort);
             }
             // An abandoned collection that finishes late must not publish: the runtime kept the older report too.
-            if (collectCtx.signal.aborted) return;
+            // Nor does a warm-up, whose report the runtime drops.
+            if (collectCtx.signal.aborted || collectCtx.warmup) return;
             for (const count of batch.dropped().values()) state.dropped += count;
             state.snapshot = batch.snapshot();
             // Microseconds are all a timer this coarse can say; more digits would only be noise on the page.

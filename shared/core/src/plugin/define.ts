@@ -41,6 +41,11 @@ export interface CollectContext {
   signal: AbortSignal;
   /** Where the collection writes its Prometheus series (the definition's `metrics`); absent without `--metrics-listen`. */
   metrics?: MetricsSink;
+  /**
+   * True for a warm-up collection whose report is dropped (a rate-based plugin waking from the idle rule):
+   * move rate baselines to now, record no history (its rates would span the whole pause).
+   */
+  warmup?: boolean;
 }
 
 /** A control handler's answer: a value for the UI, or an error saying what went wrong. */

@@ -268,7 +268,7 @@ export class PluginCollector {
     this.#abort.signal.addEventListener('abort', onStop, { once: true });
     instanceSignal?.addEventListener('abort', onStop, { once: true });
     // Inside the instance's scope: whatever collect starts belongs to (and is blamed on) the instance.
-    const run = lifecycle.run(() => (async () => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal }))());
+    const run = lifecycle.run(() => (async () => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal, ...(options.publish === false ? { warmup: true } : {}) }))());
     const inflight = run.then(
       () => undefined,
       () => undefined,
