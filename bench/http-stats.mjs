@@ -27,8 +27,9 @@ const execFileAsync = promisify(execFile);
 const CLK_TCK = 100;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../plugins/http-stats/dist/cli.js');
-// Program variants whose per-probe cost is measured: the default and, on x86_64, the register-reading one.
-const PROBE_COST_PROGRAMS = [undefined, ...(process.arch === 'x64' ? [here('../plugins/http-stats/bpf/http-stats-x86_64.bt')] : [])];
+// Program variants whose per-probe cost is measured: the portable one and, on x86_64, the register-reading one
+// (the default there once the start-up self-test passed, as in the throughput rounds).
+const PROBE_COST_PROGRAMS = [here('../plugins/http-stats/bpf/http-stats.bt'), ...(process.arch === 'x64' ? [here('../plugins/http-stats/bpf/http-stats-x86_64.bt')] : [])];
 const SERVERS = {
   'Node http (writev)': [process.execPath, here('../plugins/http-stats/test/servers/node-server.mjs')],
   'Python http.server (sendto)': ['python3', here('../plugins/http-stats/test/servers/python-server.py')],
@@ -42,6 +43,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     process.exit(130);
   });
 }
+// A failure (an exception) ends the bench too: no server or tracer it started may outlive it.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
 function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -277,7 +282,7 @@ const lines = [
   `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${kernel}, ${bpftraceVersion}, ${wrkVersion}, Node ${process.version}; run ${new Date().toISOString().slice(0, 16)}Z; load average before ${loadBefore}, after ${loadAfter} (other work shares the machine).`,
   '',
   `Load: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\` on 127.0.0.1, keep-alive, \`GET /?s=200\` (small body). Each round runs one untraced and one`,
-  'traced window, alternating which goes first; "traced" = the plugin CLI running with its bpftrace attached (started',
+  'traced window, alternating which goes first; "traced" = the plugin CLI with its defaults (on x86_64: the register-reading program once its start-up self-test passed) and its bpftrace attached (started',
   'before the window, stopped after it). Throughput is the median over rounds; CPU is % of one core over the window.',
   'Server, wrk, the plugin and bpftrace share the 2 cores (and, on a shared dev machine, whatever else runs), so',
   'throughput is noisy; the server\'s CPU time per request (utime+stime of the server process / requests served; the',

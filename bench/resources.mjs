@@ -180,7 +180,8 @@ async function runWindow(windowName) {
     });
     const floorRow = rows[0];
     for (const row of rows) {
-      row.cpuRatio = row.cpuMsPerMin / floorRow.cpuMsPerMin;
+      // An unpolled floor spends no measurable CPU (idle window): no ratio then.
+      row.cpuRatio = floorRow.cpuMsPerMin > 0 ? row.cpuMsPerMin / floorRow.cpuMsPerMin : NaN;
       row.rssRatio = row.rssMiB / floorRow.rssMiB;
     }
     return { window: windowName, seconds, processes, rows };

@@ -11,11 +11,14 @@ export function median(xs) {
 
 /** { median, min, max } of a list. */
 export function spread(xs) {
+  xs = xs.filter((x) => Number.isFinite(x));
+  if (xs.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
   return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
 }
 
 /** "median (min–max)" with `digits` decimals. */
 export function formatSpread(s, digits = 0) {
+  if (!Number.isFinite(s.median)) return '–';
   const f = (x) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 }
