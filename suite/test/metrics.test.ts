@@ -17,7 +17,7 @@ import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '@scope-p
 import { BPF_PROGRAM_PATH, checkTracerPrerequisites } from '@scope-plugins/http-stats';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
-const DASHBOARD = new URL('../../../deploy/grafana/scope-plugins.json', import.meta.url).pathname;
+const DASHBOARD = new URL('../../deploy/grafana/scope-plugins.json', import.meta.url).pathname;
 const IMAGE = 'scope-plugins-test/busybox:latest';
 const HOST = 'metrics-host';
 const PLUGINS = ['host-namespaces', 'http-stats', 'iowait', 'volume-count'] as const;
