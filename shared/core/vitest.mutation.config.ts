@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 // mutant of src/, or take seconds per mutant.
 export default defineConfig({
   test: {
-    include: ['test/decode-cases.test.ts', 'test/doctor-verdicts.test.ts', 'test/report-model.test.ts'],
+    include: ['test/decode-cases.test.ts', 'test/doctor-verdicts.test.ts', 'test/report-model.test.ts', 'test/report-guard.test.ts', 'test/doctor-run.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

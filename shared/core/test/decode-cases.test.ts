@@ -68,6 +68,23 @@ describe('Scope decode cases, served over real sockets and judged by the doctor'
     await rm(root, { recursive: true, force: true });
   });
 
+  it('expects what the fixtures README says the real Scope did with each report', async () => {
+    // Rows like: | `report-x.json` | no: `error: …` | why |  (a verdict starting with "…" abbreviates the error above it).
+    const rows = (await read('README.md')).split('\n').filter((line) => line.startsWith('| `report-'));
+    const verdicts = rows.flatMap((row) => {
+      const [files, verdict] = row.split('|').slice(1, 3).map((cell) => cell.trim()) as [string, string];
+      return [...files.matchAll(/`(report-[^`]+\.json)`/g)].map((m) => [m[1]!, verdict] as const);
+    });
+    expect(verdicts.map(([file]) => file).sort()).toEqual(Object.keys(EXPECTED).sort());
+    for (const [file, verdict] of verdicts) {
+      const expected = EXPECTED[file]!;
+      const quoted = /`([^`]*)`/.exec(verdict)?.[1] ?? '';
+      if (expected === 'ok') expect(verdict, file).toMatch(/(^|: )yes|^each alone: yes/);
+      else if (quoted.startsWith('… ')) expect(expected.endsWith(quoted.slice(2)), `${file}: ${verdict}`).toBe(true);
+      else expect(expected, file).toBe(quoted.replace(/: …$/, ''));
+    }
+  });
+
   it('covers every report fixture in the directory', async () => {
     const files = (await readdir(CASES)).filter((f) => f.startsWith('report-'));
     expect(files.sort()).toEqual(Object.keys(EXPECTED).sort());
