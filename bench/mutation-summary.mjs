@@ -38,6 +38,32 @@ out.push('tests `shared/core/vitest.mutation.config.ts`). Not part of `pnpm test
 out.push('');
 out.push(`Score (killed or timed out / all with a verdict): **${score(all)}** — ${all.detected} detected, ${all.undetected} survived or not covered, ${all.other} not counted (compile/runtime errors, ignored).`);
 out.push('');
+const noStrings = { detected: 0, undetected: 0 };
+const byMutator = new Map();
+for (const { mutants } of Object.values(report.files)) {
+  for (const mutant of mutants) {
+    const verdict = DETECTED.has(mutant.status) ? 'detected' : UNDETECTED.has(mutant.status) ? 'undetected' : undefined;
+    if (!verdict) continue;
+    const entry = byMutator.get(mutant.mutatorName) ?? { detected: 0, undetected: 0 };
+    entry[verdict]++;
+    byMutator.set(mutant.mutatorName, entry);
+    if (mutant.mutatorName !== 'StringLiteral') noStrings[verdict]++;
+  }
+}
+out.push(`Without string-literal mutants (message wording, ids in messages): **${score(noStrings)}** — ${noStrings.detected} detected, ${noStrings.undetected} undetected.`);
+out.push('');
+const notes = (() => {
+  try {
+    return readFileSync(new URL('./mutation-notes.md', import.meta.url), 'utf8').trim();
+  } catch {
+    return '';
+  }
+})();
+if (notes) out.push(notes, '');
+out.push('| mutator | detected | survived / no coverage | score |');
+out.push('|---|---:|---:|---:|');
+for (const [name, c] of [...byMutator].sort(([, a], [, b]) => b.undetected - a.undetected)) out.push(`| ${name} | ${c.detected} | ${c.undetected} | ${score(c)} |`);
+out.push('');
 out.push('| file | detected | survived / no coverage | score |');
 out.push('|---|---:|---:|---:|');
 for (const row of rows) out.push(`| ${relative('.', row.path)} | ${row.detected} | ${row.undetected} | ${score(row)} |`);

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { doctorFailed, findPluginSockets, formatDoctor, runDoctor } from '../src/index.js';
+import { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, doctorFailed, findPluginSockets, formatDoctor, hasProblems, runDoctor } from '../src/index.js';
 
 const T0 = '2024-01-01T00:00:00Z';
 
@@ -135,5 +135,59 @@ describe('runDoctor on a plugins root', () => {
     ]);
     const withControl = formatDoctor([{ ...entries[0]!, control: { outcome: 'ok', violations: [{ kind: 'note', path: ['x'], message: 'just so you know' }] } }]);
     expect(withControl.split('\n').slice(-3)).toEqual(['  control: ok', '  violations: none', '    [note] x: just so you know']);
+  });
+});
+
+describe('the doctor\'s verdict when a plugin does not answer with a report', () => {
+  const body = reportOf('p');
+  const answered = (statusCode: number, text = body) => ({ ok: true as const, statusCode, statusMessage: statusCode === 200 ? 'OK' : 'Internal Server Error', body: text, elapsedMs: 3 });
+  const refused = { ok: false as const, error: 'connect ECONNREFUSED /r/p/p.sock', elapsedMs: 1 };
+
+  it('reports a socket Scope cannot load, a refused connection and a non-200 answer with the probe\'s status text', () => {
+    const verdicts = [
+      diagnosePoll('/r/Bad Id/Bad Id.sock', answered(200)),
+      diagnosePoll('/r/p/p.sock', refused),
+      diagnosePoll('/r/p/p.sock', answered(500)),
+    ];
+    expect(verdicts.map((d) => [d.status, d.violations.map((v) => [v.kind, v.message]), d.elapsedMs, hasProblems(d)])).toEqual([
+      ['error loading plugin /r/Bad Id/Bad Id.sock: invalid plugin id "Bad Id"', [['registry', 'socket name gives plugin id "Bad Id", which Scope\'s rule rejects']], 3, true],
+      ['error: connect ECONNREFUSED /r/p/p.sock', [['registry', 'connect ECONNREFUSED /r/p/p.sock']], 1, true],
+      ['error: plugin returned non-200 status code: 500 Internal Server Error', [['registry', 'plugin returned non-200 status code: 500 Internal Server Error']], 3, true],
+    ]);
+  });
+
+  it('judges an answered report for the given host: the same host node is fine here, lost for another host', () => {
+    const here = diagnosePoll('/r/p/p.sock', answered(200), 'h');
+    expect([here.status, here.socketPath, here.elapsedMs, hasProblems(here), here.spec?.['id'], here.topologies['Host']?.nodes]).toEqual(['ok', '/r/p/p.sock', 3, false, 'p', ['h;<host>']]);
+    const elsewhere = diagnosePoll('/r/p/p.sock', answered(200), 'other');
+    expect(elsewhere.status).toBe('ok');
+    expect(hasProblems(elsewhere)).toBe(true);
+    expect(elsewhere.violations.filter((v) => v.kind === 'lost').map((v) => v.message)).toEqual(['host node "h;<host>" is not this host ("other", from $SCOPE_HOSTNAME or the hostname): it stays invisible']);
+  });
+
+  it('says the bytes after the JSON value are ignored, as a note that is no problem', () => {
+    const d = diagnoseReportBody(`${body}  trailing`, { pluginId: 'p', hostId: 'h' });
+    expect(d.violations).toEqual([{ kind: 'note', path: [], message: '8 bytes after the JSON value are ignored' }]);
+    expect(hasProblems(d)).toBe(false);
+    const broken = diagnoseReportBody('{"Plugins": [', { pluginId: 'p' });
+    expect(broken.status).toMatch(/^error: decoding error: /);
+    expect(broken.violations.map((v) => v.kind)).toEqual(['decode']);
+    expect(hasProblems(broken)).toBe(true);
+  });
+
+  it('judges control answers: refused, non-200, not JSON, not an object, an error, a shortcut', () => {
+    const options = { pluginId: 'p', hostId: 'h' };
+    const outcomes = [refused, answered(500, ''), answered(200, 'nope'), answered(200, '[1]'), answered(200, '{"error":"busy"}'), answered(200, JSON.stringify({ shortcutReport: JSON.parse(body) }))].map((poll) => {
+      const result = diagnoseControlResponse(poll, options);
+      return [result.outcome, result.violations.map((v) => v.kind)];
+    });
+    expect(outcomes).toEqual([
+      ['error: connect ECONNREFUSED /r/p/p.sock', ['registry']],
+      ['error: plugin returned non-200 status code: 500 Internal Server Error', ['registry']],
+      ['error: decoding error', ['decode']],
+      ['error: decoding error', ['decode']],
+      ['error (UI gets 400): busy', []],
+      ['ok, with shortcut report', []],
+    ]);
   });
 });

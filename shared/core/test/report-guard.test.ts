@@ -93,12 +93,19 @@ describe('guardReport', () => {
   });
 
   it('stamps the added latestControls host_exec like the list: active_controls\' time, else the newest control\'s', () => {
-    const controls = { a: { id: 'a', human: 'A', icon: 'fa-a', rank: 1 }, b: { id: 'b', human: 'B', icon: 'fa-b', rank: 2 } };
-    const latestControls = { a: { timestamp: T2, value: { dead: false } }, b: { timestamp: T0, value: { dead: true } } };
+    const controls = { a: { id: 'a', human: 'A', icon: 'fa-a', rank: 1 }, b: { id: 'b', human: 'B', icon: 'fa-b', rank: 2 }, c: { id: 'c', human: 'C', icon: 'fa-c', rank: 3 } };
+    const latestControls = { a: { timestamp: T2, value: { dead: false } }, b: { timestamp: T0, value: { dead: true } }, c: { timestamp: T1, value: { dead: true } } };
     const withActive = guard(hostReport({ latestControls, latest: { active_controls: { timestamp: T1, value: 'a' } } }, { controls })).report;
     expect(withActive.Host!.nodes!['h;<host>']!.latestControls!['host_exec']).toEqual({ timestamp: T1, value: { dead: false } });
     const without = guard(hostReport({ latestControls }, { controls })).report;
     expect(without.Host!.nodes!['h;<host>']!.latestControls).toEqual({ ...latestControls, host_exec: { timestamp: T2, value: { dead: false } } });
+  });
+
+  it('repairs only the node whose control list hides host_exec, whatever else it removes elsewhere', () => {
+    const report = hostReport({ latest: { active_controls: { timestamp: T0, value: 'a;host_exec' }, p_bad: { timestamp: 'soon', value: 'x' } } }, { controls: { a: { id: 'a', human: 'A', icon: 'fa-a', rank: 1 } } });
+    const { report: guarded, violations } = guard(report);
+    expect(violations.map((v) => v.code)).toEqual([undefined]);
+    expect(guarded.Host!.nodes!['h;<host>']!.latest).toEqual({ active_controls: { timestamp: T0, value: 'a;host_exec' } });
   });
 
   it('describes a violation as kind, path and message on one line', () => {
