@@ -108,6 +108,41 @@ describe('guardReport', () => {
     expect(guarded.Host!.nodes!['h;<host>']!.latest).toEqual({ active_controls: { timestamp: T0, value: 'a;host_exec' } });
   });
 
+  it('removes a bad template or column whole, so that nothing broken is left, and keeps the good ones', () => {
+    const report = hostReport(
+      { latest: { p_a: { timestamp: T0, value: '1' } } },
+      {
+        table_templates: {
+          good: { id: 'good', label: 'G', prefix: 'p_g_', type: 'property-list' },
+          idMismatch: { id: 'other', label: 'X', prefix: 'p_x_', type: 'property-list' },
+          noPrefix: { id: 'noPrefix', label: 'N', prefix: '', type: 'property-list' },
+          badType: { id: 'badType', label: 'B', prefix: 'p_b_', type: 'pie' },
+          mc: { id: 'mc', label: 'M', prefix: 'p_mc_', type: 'multicolumn-table', columns: [{ id: 'ok', label: 'OK' }, { id: 'a___b', label: 'bad' }, { id: 'also', label: 'Also' }] },
+        },
+        metadata_templates: { p_a: { id: 'p_a', label: 'A', from: 'latest' }, p_wrong: { id: 'nope', label: 'W', from: 'latest' }, p_from: { id: 'p_from', label: 'F', from: 'sideways' } },
+        controls: { ok: { id: 'ok', human: 'OK', icon: 'fa-x', rank: 1 }, 'bad;id': { id: 'bad;id', human: 'B', icon: 'fa-y', rank: 2 } },
+      },
+    );
+    const { report: guarded, violations } = guard(report);
+    expect(violations.map((v) => [v.kind, v.path.join('/')])).toEqual([
+      ['lost', 'Host/table_templates/idMismatch/id'],
+      ['lost', 'Host/table_templates/noPrefix/prefix'],
+      ['lost', 'Host/table_templates/badType/type'],
+      ['lost', 'Host/table_templates/mc/columns/1/id'],
+      ['lost', 'Host/metadata_templates/p_wrong/id'],
+      ['lost', 'Host/metadata_templates/p_from/from'],
+      ['unsafe', 'Host/controls/bad;id'],
+    ]);
+    const host = guarded.Host!;
+    expect(Object.keys(host.table_templates!)).toEqual(['good', 'mc']);
+    expect(host.table_templates!['mc']!.columns).toEqual([{ id: 'ok', label: 'OK' }, { id: 'also', label: 'Also' }]);
+    expect(host.metadata_templates).toEqual({ p_a: { id: 'p_a', label: 'A', from: 'latest' } });
+    expect(Object.keys(host.controls!)).toEqual(['ok']);
+    expect(host.nodes).toEqual(report.Host!.nodes);
+    // The guard's promise: what is left has nothing that breaks Scope or loses data.
+    expect(problemsOf(guarded)).toEqual([]);
+  });
+
   it('describes a violation as kind, path and message on one line', () => {
     const { violations } = guard(hostReport({ latest: { p_bad: { timestamp: 'soon', value: 'x' } } }));
     expect(violations.map(describeViolation)).toEqual([`${violations[0]!.kind}: ${'Host.nodes["h;<host>"].latest.p_bad.timestamp'}: ${violations[0]!.message}`]);

@@ -38,6 +38,20 @@ function addHostExec(root: Report, nodeId: string): void {
   }
 }
 
+/**
+ * What a violation takes with it: a bad timestamp, date or value its whole latest entry or sample; a
+ * bad field of a template (an id that is not its key, an empty prefix, an unknown type or `from`) the
+ * whole template, and of a table column the column: without the field the template or column would be
+ * as broken as before, only differently.
+ */
+function removalPath(path: Array<string | number>): Array<string | number> {
+  const [, section, , field, index] = path;
+  if (typeof section === 'string' && section.endsWith('_templates') && path.length > 3) {
+    return field === 'columns' && typeof index === 'number' ? path.slice(0, 5) : path.slice(0, 3);
+  }
+  return ['timestamp', 'date', 'value'].includes(String(path.at(-1))) ? path.slice(0, -1) : path;
+}
+
 function comparePaths(a: Array<string | number>, b: Array<string | number>): number {
   // Deepest first, and for sibling array items the highest index first, so removals never shift a pending path.
   if (a.length !== b.length) return b.length - a.length;
@@ -65,8 +79,7 @@ export function guardReport(report: Report, options: GuardOptions): GuardResult 
   const copy = structuredClone(report);
   // Repaired, not removed: deleting the list would drop the plugin's own controls as well.
   for (const v of violations) if (v.code === 'host-exec-hidden') addHostExec(copy, String(v.path[2]));
-  // A bad timestamp, date or value takes its whole latest entry or sample with it.
-  const paths = violations.filter((v) => v.code !== 'host-exec-hidden').map((v) => (['timestamp', 'date', 'value'].includes(String(v.path.at(-1))) ? v.path.slice(0, -1) : v.path));
+  const paths = violations.filter((v) => v.code !== 'host-exec-hidden').map((v) => removalPath(v.path));
   const unique = new Map(paths.map((p) => [JSON.stringify(p), p]));
   for (const path of [...unique.values()].sort(comparePaths)) {
     if (path.length === 0 || path[0] === 'Plugins') continue;
