@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processNodeId, type Report } from '@scope-plugins/core';
-import { startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
+import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { plugin, TOTAL_KEYS, TRACER_KEY, X86_64_BPF_PROGRAM_PATH } from '../src/index.js';
 import { checkTracer, requireTracer, runLoad, startServer, type TestServer } from './helpers.js';
 
@@ -12,12 +12,15 @@ const tracer = await checkTracer();
 const running = (r: Report) => Object.values(r.Host?.nodes ?? {}).some((n) => n.latest?.[TRACER_KEY]?.value.startsWith('running') === true);
 const requestsOf = (r: Report, pid: number) => Number(r.Process?.nodes?.[processNodeId(HOST, pid)]?.latest?.[TOTAL_KEYS.requests]?.value ?? 0);
 
-describe.runIf(process.arch === 'x64').sequential('choosing the tracer program by a start-up self-test (x86_64)', () => {
+describe.sequential('choosing the tracer program by a start-up self-test (x86_64)', () => {
   let t: TestPlugin | undefined;
   let server: TestServer | undefined;
   let dir: string | undefined;
 
-  beforeEach((ctx) => requireTracer(ctx, tracer));
+  beforeEach((ctx) => {
+    requireTracer(ctx, tracer);
+    requireComponent(ctx, 'an x86_64 machine', process.arch === 'x64', 'the program has x86_64 syscall offsets; run on x86_64');
+  });
   afterEach(async () => {
     await server?.stop();
     await t?.stop();
