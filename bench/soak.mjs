@@ -151,6 +151,19 @@ function slopePerHour(points) {
   return (sxy / sxx) * 3600;
 }
 
+function floors(after) {
+  const bins = new Map();
+  for (const s of after) {
+    const bin = Math.floor((s.atS - WARMUP_S) / 600);
+    const b = bins.get(bin) ?? { fromS: WARMUP_S + bin * 600, heapUsedKiB: Infinity, rssKiB: Infinity, fds: Infinity };
+    if (s.heapUsedKiB !== null) b.heapUsedKiB = Math.min(b.heapUsedKiB, s.heapUsedKiB);
+    b.rssKiB = Math.min(b.rssKiB, s.rssKiB);
+    b.fds = Math.min(b.fds, s.fds);
+    bins.set(bin, b);
+  }
+  return [...bins.values()];
+}
+
 function summarize(note) {
   const after = samples.filter((s) => s.atS >= WARMUP_S);
   const series = (key) => after.filter((s) => s[key] !== null).map((s) => ({ x: s.atS, y: s[key] }));
@@ -173,6 +186,9 @@ function summarize(note) {
       childrenRssKiBPerHour: slopePerHour(series('childrenRssKiB')),
     },
     ranges: { rssKiB: range('rssKiB'), heapUsedKiB: range('heapUsedKiB'), fds: range('fds'), childrenRssKiB: range('childrenRssKiB') },
+    // The lowest value in each 10-minute window: V8's heap and RSS saw-tooth with GC by more than a slow leak
+    // would add in an hour, so the floors (what is left after collections) are what shows a trend.
+    floors: floors(after),
     samples,
     lastLogLines: logLines.slice(-20),
   };
@@ -197,6 +213,12 @@ function write(note) {
     `| suite V8 heap used (KiB) | ${r.heapUsedKiB?.first ?? 'n/a'} | ${r.heapUsedKiB?.last ?? 'n/a'} | ${r.heapUsedKiB?.min ?? 'n/a'} | ${r.heapUsedKiB?.max ?? 'n/a'} | ${fmt(result.slopes.heapUsedKiBPerHour)} KiB |`,
     `| suite open fds | ${r.fds?.first ?? 'n/a'} | ${r.fds?.last ?? 'n/a'} | ${r.fds?.min ?? 'n/a'} | ${r.fds?.max ?? 'n/a'} | ${fmt(result.slopes.fdsPerHour, 2)} |`,
     `| children (bpftrace) RSS (KiB) | ${r.childrenRssKiB?.first ?? 'n/a'} | ${r.childrenRssKiB?.last ?? 'n/a'} | ${r.childrenRssKiB?.min ?? 'n/a'} | ${r.childrenRssKiB?.max ?? 'n/a'} | ${fmt(result.slopes.childrenRssKiBPerHour)} KiB |`,
+    '',
+    '## Floors per 10 minutes (lowest sample in each window: what remains after garbage collection)',
+    '',
+    '| from (s) | heap KiB | RSS KiB | fds |',
+    '|---|---|---|---|',
+    ...result.floors.map((f) => `| ${f.fromS} | ${f.heapUsedKiB} | ${f.rssKiB} | ${f.fds} |`),
     '',
     '## Samples',
     '',
