@@ -29,9 +29,8 @@ log "installing the workspace's dependencies (pnpm install --frozen-lockfile)"
 CI=true pnpm install --frozen-lockfile --reporter=append-only >/dev/null
 log "building"
 TURBO_TELEMETRY_DISABLED=1 pnpm run build >/dev/null
-# pnpm links a workspace package's bin only if its file exists, and dist/ did not before the build:
-# link them now (offline, about a second), so `pnpm exec scope-plugins ...` works from the root.
-CI=true pnpm install --frozen-lockfile --offline --reporter=append-only >/dev/null
+# Every bin is a committed launcher (<package>/bin/*.js importing dist/), so the install above already
+# linked them all and `pnpm exec scope-plugins ...` works from the root once the build is done.
 
 suite=node_modules/.bin/scope-plugins
 # The plugins asked for: arguments that name a plugin of the suite (all when none does).

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+// A committed launcher, so pnpm and npm link this bin even before dist/ is built (a bin whose file is
+// missing at install time is never linked); the program itself is dist/cli.js.
+import '../dist/cli.js';
