@@ -18,7 +18,8 @@ describe('metric family declarations', () => {
     [{ name: 'demo_x', kind: 'gauge', buckets: [1] }, /only histograms/],
     [{ name: 'demo_x', kind: 'gauge', help: ' ' }, /help must be a non-empty string/],
   ])('rejects %j', (overrides, message) => {
-    expect(() => defineMetricFamily({ name: 'x', help: 'h', kind: 'gauge', labelNames: [], maxSeries: 1, ...overrides } as never)).toThrow(message);
+    const valid: Record<string, unknown> = { name: 'x', help: 'h', kind: 'gauge', labelNames: [], maxSeries: 1 };
+    expect(() => defineMetricFamily({ ...valid, ...overrides } as never)).toThrow(message);
   });
 
   it('rejects two families with one name (as a registry must)', () => {
