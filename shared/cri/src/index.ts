@@ -31,6 +31,7 @@ export {
   isCriContainerRecord,
   parseContainerRuntime,
   runtimeEndpointOption,
+  describeRuntimeSelection,
   selectContainerRuntime,
   type ContainerInventoryOptions,
   type ContainerRuntimeChoice,

@@ -110,6 +110,17 @@ export function selectContainerRuntime(options: RuntimeSelectionOptions = {}): R
   return { kind: 'docker', dockerHost, found: `${looked.join(', ')}: waiting for Docker` };
 }
 
+/**
+ * The one log line saying which runtime was chosen and why. CRI-O is served through the same CRI calls as
+ * containerd, but no CRI-O could run where this was built: the line says so, so nobody mistakes it for tested.
+ */
+export function describeRuntimeSelection(selection: RuntimeSelection): string {
+  if (selection.kind === 'docker') return `container runtime: docker (${selection.found})`;
+  const name = selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime;
+  const untested = selection.runtime === 'cri-o' ? '; CRI-O is read through the same CRI calls as containerd, checked against its source but never against a running CRI-O: please report what differs' : '';
+  return `container runtime: ${name} through CRI (${selection.found})${untested}`;
+}
+
 /** Options of {@link createContainerInventory}. */
 export interface ContainerInventoryOptions extends RuntimeSelectionOptions {
   log: Logger;
@@ -125,11 +136,11 @@ export function createContainerInventory(options: ContainerInventoryOptions): Co
   const selection = selectContainerRuntime(options);
   const { log, signal } = options;
   if (selection.kind === 'docker') {
-    log.info(`container runtime: docker (${selection.found})`, { docker_host: selection.dockerHost });
+    log.info(describeRuntimeSelection(selection), { docker_host: selection.dockerHost });
     const inventory = createDockerInventory({ dockerHost: selection.dockerHost, log, ...(options.dockerResyncMs ? { resyncMs: options.dockerResyncMs } : {}), ...(signal ? { signal } : {}) });
     return Object.assign(inventory, { selection });
   }
-  log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
+  log.info(describeRuntimeSelection(selection), { endpoint: selection.endpoint });
   const inventory = createCriInventory({ endpoint: selection.endpoint, log, ...(options.criPollMs ? { pollMs: options.criPollMs } : {}), ...(signal ? { signal } : {}) });
   if (!selection.detected) return Object.assign(inventory, { selection });
   const dockerHost = options.dockerHost ?? DEFAULT_DOCKER_HOST;
@@ -146,11 +157,11 @@ export function acquireContainerInventory(ctx: DockerInventoryContext, options: 
   const selection = selectContainerRuntime(options);
   const { log } = ctx;
   if (selection.kind === 'docker') {
-    log.info(`container runtime: docker (${selection.found})`, { docker_host: selection.dockerHost });
+    log.info(describeRuntimeSelection(selection), { docker_host: selection.dockerHost });
     const inventory = acquireDockerInventory(ctx, { dockerHost: selection.dockerHost, ...(options.dockerResyncMs ? { resyncMs: options.dockerResyncMs } : {}) });
     return Object.assign(inventory, { selection });
   }
-  log.info(`container runtime: ${selection.runtime === 'cri' ? 'a CRI runtime' : selection.runtime} through CRI (${selection.found})`, { endpoint: selection.endpoint });
+  log.info(describeRuntimeSelection(selection), { endpoint: selection.endpoint });
   // A detected socket may turn out not to speak CRI (then Docker is followed): a key of its own, so a plugin that
   // named the endpoint explicitly never shares the fallback.
   const key = `cri-inventory:${selection.endpoint}${selection.detected ? ':auto' : ''}`;

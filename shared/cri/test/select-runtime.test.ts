@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseContainerRuntime, selectContainerRuntime } from '../src/index.js';
+import { describeRuntimeSelection, parseContainerRuntime, selectContainerRuntime } from '../src/index.js';
 
 const only = (...paths: string[]) => (path: string) => paths.includes(path);
 
@@ -38,6 +38,14 @@ describe('selectContainerRuntime', () => {
     expect(selectContainerRuntime({ runtime: 'cri-o', exists: only('/var/run/docker.sock') })).toMatchObject({ kind: 'cri', runtime: 'cri-o', endpoint: 'unix:///var/run/crio/crio.sock' });
     expect(selectContainerRuntime({ runtime: 'docker', dockerHost: 'tcp://127.0.0.1:2375', exists: only() })).toMatchObject({ kind: 'docker', dockerHost: 'tcp://127.0.0.1:2375' });
     expect(selectContainerRuntime({ dockerHost: 'tcp://127.0.0.1:2375', exists: only('/run/containerd/containerd.sock') })).toMatchObject({ kind: 'docker' });
+  });
+
+  it('says in its one log line what was chosen and why, and that CRI-O was never run against a real CRI-O', () => {
+    expect(describeRuntimeSelection(selectContainerRuntime({ exists: only('/var/run/docker.sock') }))).toBe('container runtime: docker (Docker socket /var/run/docker.sock exists)');
+    const containerd = describeRuntimeSelection(selectContainerRuntime({ runtime: 'containerd' }));
+    expect(containerd).toBe('container runtime: containerd through CRI (--container-runtime containerd)');
+    const crio = describeRuntimeSelection(selectContainerRuntime({ exists: only('/var/run/crio/crio.sock') }));
+    expect(crio).toMatch(/^container runtime: cri-o through CRI \(no Docker socket .*cri-o socket \/var\/run\/crio\/crio.sock exists\); CRI-O .* never against a running CRI-O/);
   });
 
   it('refuses unknown runtimes and endpoints that are not UNIX sockets, naming the value', () => {
