@@ -76,6 +76,19 @@ describe('scope-plugins run on containerd (CRI)', () => {
     }
   };
   const lines = (pattern: RegExp) => stderr.split('\n').filter((line) => pattern.test(line));
+  const linesReach = async (pattern: RegExp, count: number, deadlineMs: number) => {
+    const deadline = Date.now() + deadlineMs;
+    while (lines(pattern).length < count && Date.now() < deadline) await sleep(100);
+  };
+  const neitherServes = async (deadlineMs: number) => {
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      const [ns, vc] = await Promise.all([reportOf('host-namespaces'), reportOf('volume-count')]);
+      if (latest(ns, SHARED_KEY) === undefined && latest(vc, VOLUME_COUNT_KEY) === undefined) return;
+      if (Date.now() > deadline) throw new Error(`the pod's container is still served ${deadlineMs} ms after containerd stopped; log:\n${stderr}`);
+      await sleep(200);
+    }
+  };
 
   it('serves the pod\'s container from both plugins through one shared CRI inventory', async () => {
     const { ns, vc } = await bothServe(20_000);
@@ -90,8 +103,13 @@ describe('scope-plugins run on containerd (CRI)', () => {
     await containerd.stop();
     const deadline = Date.now() + 15_000;
     while (lines(/container runtime unreachable through CRI/).length === 0 && Date.now() < deadline) await sleep(100);
+    // The inventory empties while containerd is down: wait until neither plugin serves the container, so that
+    // serving it again below really comes from the restarted runtime, not from a collection made before the stop.
+    await neitherServes(15_000);
     await containerd.start();
     await bothServe(20_000);
+    // The log arrives through the child's stderr pipe, independently of the socket answers: give it a moment.
+    await linesReach(/containerd reachable through CRI/, 2, 5_000);
     expect(lines(/container runtime unreachable through CRI/)).toHaveLength(1);
     expect(lines(/containerd reachable through CRI/)).toHaveLength(2);
   });
