@@ -175,11 +175,42 @@ export function readOwner(procRoot: string, pid: number, users: Map<number, stri
   }
 }
 
-interface Accumulator {
+/** One namespace while processes are counted: its type, inode, process count and lowest pid. */
+export interface NamespaceTallyEntry {
   type: NamespaceType;
   inode: string;
   nprocs: number;
   pid: number;
+}
+
+/**
+ * Counts processes per namespace as lsns does (keyed by inode alone: nsfs inodes are unique across types).
+ * Pids must be added in ascending order, so the first pid seen in a namespace is its lowest (lsns's PID
+ * column). A process whose namespaces could not be read counts as skipped. Used by the uncached walk and the
+ * per-process cache alike.
+ */
+export function createNamespaceTally(types: readonly NamespaceType[]) {
+  const byInode = new Map<string, NamespaceTallyEntry>();
+  const tally = {
+    byInode,
+    processes: 0,
+    skipped: 0,
+    add(pid: number, namespaces: Partial<Record<NamespaceType, string>> | undefined): void {
+      if (!namespaces) {
+        tally.skipped++;
+        return;
+      }
+      tally.processes++;
+      for (const type of types) {
+        const inode = namespaces[type];
+        if (inode === undefined) continue;
+        const existing = byInode.get(inode);
+        if (existing) existing.nprocs++;
+        else byInode.set(inode, { type, inode, nprocs: 1, pid });
+      }
+    },
+  };
+  return tally;
 }
 
 /**
@@ -191,32 +222,15 @@ export async function readNamespacesFromProc(procRoot: string, options: ProcSour
   const types = options.types ?? NAMESPACE_TYPES;
   const batchSize = options.batchSize ?? 64;
   const [pids, users] = await Promise.all([readPids(procRoot), readUserNames(options.passwdPath)]);
-  const byInode = new Map<string, Accumulator>();
-  let processes = 0;
-  let skipped = 0;
+  const tally = createNamespaceTally(types);
   for (let start = 0; start < pids.length; start += batchSize) {
     // Let /report requests through between batches: a batch blocks for well under a millisecond per 10 pids.
     if (start > 0) await yieldToEventLoop();
     options.signal?.throwIfAborted();
-    for (const pid of pids.slice(start, start + batchSize)) {
-      const namespaces = readProcessNamespaces(procRoot, pid, types);
-      if (!namespaces) {
-        skipped++;
-        continue;
-      }
-      processes++;
-      for (const type of types) {
-        const inode = namespaces[type];
-        if (inode === undefined) continue;
-        // Same key as lsns: the inode alone (nsfs inodes are unique across types).
-        const existing = byInode.get(inode);
-        // Pids arrive in ascending order, so the first one seen is the lowest.
-        if (existing) existing.nprocs++;
-        else byInode.set(inode, { type, inode, nprocs: 1, pid });
-      }
-    }
+    for (const pid of pids.slice(start, start + batchSize)) tally.add(pid, readProcessNamespaces(procRoot, pid, types));
   }
-  const accumulators = [...byInode.values()];
+  const { processes, skipped } = tally;
+  const accumulators = [...tally.byInode.values()];
   // Owner and command only for the lowest pid of each namespace: many namespaces share one pid.
   const leaders = [...new Set(accumulators.map((a) => a.pid))];
   const details = new Map<number, { user: string; command: string }>();

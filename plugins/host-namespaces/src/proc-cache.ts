@@ -14,7 +14,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { NamespaceSourceError, readCommand, readOwner, readProcessNamespaces, readUserNames, type NamespaceScan, type ProcSourceOptions } from './collect.js';
+import { NamespaceSourceError, createNamespaceTally, readCommand, readOwner, readProcessNamespaces, readUserNames, type NamespaceScan, type ProcSourceOptions } from './collect.js';
 import { NAMESPACE_TYPES, parseStartTime, sortNamespaces, type NamespaceRecord, type NamespaceType } from './parse.js';
 
 /** How often, at most, every cached process is read again. @default 25000 (with a 2 s interval: within 27 s) */
@@ -176,27 +176,12 @@ export function createCachedProcReader(procRoot: string, options: CachedProcRead
   };
 
   function aggregate(pids: readonly number[]): NamespaceScan {
-    const byInode = new Map<string, { type: NamespaceType; inode: string; nprocs: number; pid: number }>();
-    let processes = 0;
-    let skipped = 0;
     // Pids are ascending, so the first process seen in a namespace is its lowest pid (lsns's PID column).
-    for (const pid of pids) {
-      const namespaces = cache.get(pid)?.namespaces;
-      if (!namespaces) {
-        skipped++;
-        continue;
-      }
-      processes++;
-      for (const type of types) {
-        const inode = namespaces[type];
-        if (inode === undefined) continue;
-        const existing = byInode.get(inode);
-        if (existing) existing.nprocs++;
-        else byInode.set(inode, { type, inode, nprocs: 1, pid });
-      }
-    }
+    const tally = createNamespaceTally(types);
+    for (const pid of pids) tally.add(pid, cache.get(pid)?.namespaces);
+    const { processes, skipped } = tally;
     const records: NamespaceRecord[] = [];
-    for (const { type, inode, nprocs, pid } of byInode.values()) {
+    for (const { type, inode, nprocs, pid } of tally.byInode.values()) {
       const entry = cache.get(pid)!;
       entry.details ??= readDetails(pid);
       records.push({ type, inode, nprocs, pid, user: entry.details.user, command: entry.details.command });
