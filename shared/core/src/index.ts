@@ -41,7 +41,9 @@ export { prepareSocketPath, probeSocket, removeSocketFile } from './server/socke
 export { servePluginSocket, type PluginSocket, type PluginSocketOptions } from './server/plugin-socket.js';
 export {
   definePlugin,
+  UNCHANGED,
   type CollectContext,
+  type CollectResult,
   type ControlOutcome,
   type PluginContext,
   type PluginDefinition,

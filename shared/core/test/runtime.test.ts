@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { definePlugin, hostNodeId, pluginSocketPath, startPlugin, createLogger, type Report } from '../src/index.js';
+import { definePlugin, hostNodeId, pluginSocketPath, startPlugin, createLogger, UNCHANGED, type Report } from '../src/index.js';
 import { requestPlugin, startTestPlugin, type TestPlugin } from '../src/testing/index.js';
 import { createExamplePlugin } from './example-plugin.js';
 
@@ -228,6 +228,74 @@ describe('serving while collectors misbehave', () => {
     expect(failedLines).toHaveLength(1);
     expect(failedLines[0]).toContain('reason="disk on fire"');
     expect(p.logs.filter((l) => l.includes('collection recovered'))).toHaveLength(1);
+  });
+});
+
+describe('a collection that says UNCHANGED', () => {
+  /** A plugin serving `value`, saying UNCHANGED while `same` is true; its table row is guarded away on every build. */
+  function steady() {
+    const state = { value: 'one', same: false, builds: 0, collects: 0 };
+    const plugin = definePlugin({
+      id: 'steady',
+      label: 'Steady',
+      description: 'changes rarely',
+      intervalMs: 50,
+      create: () => ({
+        collect({ report, hostId, now }) {
+          state.collects++;
+          if (state.same) return UNCHANGED;
+          state.builds++;
+          // latest gets `now` as its timestamp; the value carries it too (a value equal to `now` is re-stamped).
+          report.topology('Host').node(hostNodeId(hostId)).latest('steady_v', state.value).latest('steady_seen', now.toISOString()).latest('host_name', 'hijack');
+        },
+      }),
+    });
+    return { plugin, state };
+  }
+  const stampsOf = (r: Report) => Object.values(r.Host?.nodes?.['h;<host>']?.latest ?? {}).map((e) => e.timestamp);
+
+  it('serves the previous report again with newer timestamps, without building or guarding it again', async () => {
+    const { plugin, state } = steady();
+    const p = await started(plugin, { allowGuardViolations: true });
+    const first = await p.waitForReport((r) => r.Host?.nodes?.['h;<host>']?.latest?.['steady_v']?.value === 'one');
+    const violations = p.running.health().guardViolations;
+    expect(violations).toBeGreaterThan(0);
+    state.same = true;
+    const collectsBefore = state.collects;
+    const later = await p.waitForReport((r) => stampsOf(r)[0]! > stampsOf(first)[0]! && state.collects > collectsBefore + 2);
+    // Same content, every timestamp moved to one newer collection time, the value equal to `now` as well.
+    const stamp = stampsOf(later)[0]!;
+    expect(new Set(stampsOf(later))).toEqual(new Set([stamp]));
+    expect(later.Host!.nodes!['h;<host>']!.latest!['steady_seen']!.value).toBe(stamp);
+    const strip = (r: Report) => JSON.stringify(r).replaceAll(/"\d{4}-\d\d-\d\dT[\d:.]+Z"/g, '"T"');
+    expect(strip(later)).toBe(strip(first));
+    // The host_name the guard removed stays removed, and the guard did not run again.
+    expect(later.Host!.nodes!['h;<host>']!.latest!['host_name']).toBeUndefined();
+    expect(p.running.health().guardViolations).toBe(violations);
+    expect(p.running.health().collections).toBeGreaterThan(state.builds);
+    // The report object (--once, controls, tests) agrees with the body served on the socket.
+    const served = JSON.parse((await requestPlugin(p.socketPath, { path: '/report' }) as { body: string }).body) as Report;
+    expect(stampsOf(p.running.currentReport())[0]! <= stampsOf(served)[0]!).toBe(true);
+    // A change is built again.
+    state.value = 'two';
+    state.same = false;
+    await p.waitForReport((r) => r.Host?.nodes?.['h;<host>']?.latest?.['steady_v']?.value === 'two');
+    expect(p.running.health().guardViolations).toBeGreaterThan(violations);
+  });
+
+  it('before any report of the instance it is a missed collection with the reason, and the plugin keeps serving', async () => {
+    const { plugin, state } = steady();
+    state.same = true;
+    const p = await started(plugin, { allowGuardViolations: true });
+    const report = await p.waitForReport((r) => (r.Plugins[0]?.description ?? '').includes('stale'));
+    expect(report.Plugins[0]!.description).toContain('unchanged before it had sent one');
+    expect(report.Host).toBeUndefined();
+    state.same = false;
+    await p.waitForReport((r) => r.Host?.nodes?.['h;<host>']?.latest?.['steady_v']?.value === 'one');
+    // Recovered: the description is the plain one again, even while every collection says UNCHANGED.
+    state.same = true;
+    const after = await p.waitForReport((r) => r.Plugins[0]?.description === 'changes rarely' && state.collects > state.builds + 2);
+    expect(after.Host?.nodes?.['h;<host>']?.latest?.['steady_v']?.value).toBe('one');
   });
 });
 

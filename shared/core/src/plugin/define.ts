@@ -48,13 +48,31 @@ export interface CollectContext {
   warmup?: boolean;
 }
 
+/**
+ * What `collect` returns to say that the report it would build now is the one it built last time, apart
+ * from the collection time: core then serves the previous report again, every timestamp that was that
+ * collection's `now` set to this one's, without building, guarding or serializing it again. For a plugin
+ * whose source rarely changes (namespaces, volumes), this makes an unchanged second cost almost nothing.
+ * Only valid after a report of the same instance was published (otherwise the collection counts as
+ * missed); a value equal to the old `now.toISOString()` is re-stamped too, as the collection time it was.
+ * A metric whose samples are not just "now" (a window of history) must not be declared unchanged.
+ * `Symbol.for`, so copies of core from different package versions agree on it.
+ */
+export const UNCHANGED: unique symbol = Symbol.for('scope-plugins.collect.unchanged') as typeof UNCHANGED;
+
+/** What `collect` may return: nothing (the report was filled in) or {@link UNCHANGED}. */
+export type CollectResult = void | typeof UNCHANGED;
+
 /** A control handler's answer: a value for the UI, or an error saying what went wrong. */
 export type ControlOutcome = { value?: unknown } | { error: string };
 
 /** A plugin instance: state lives in the closure `create` returns. */
 export interface PluginInstance {
-  /** Fills `ctx.report`. Runs on the plugin's own schedule, never on the request path. */
-  collect(ctx: CollectContext): void | Promise<void>;
+  /**
+   * Fills `ctx.report`, or returns {@link UNCHANGED} when nothing changed since its last report. Runs on the
+   * plugin's own schedule, never on the request path.
+   */
+  collect(ctx: CollectContext): CollectResult | Promise<CollectResult>;
   /** Handles a control already checked by core (known control, known node, active there). */
   control?(request: ControlRequest, ctx: { hostId: string }): ControlOutcome | void | Promise<ControlOutcome | void>;
   /** Releases what `create` acquired (child processes, streams); holds from `ctx.shared` are released by core. */

@@ -9,7 +9,7 @@ import type { ControlRequest } from '../server/control-request.js';
 import { createPluginHttpServer } from '../server/http-server.js';
 import { servePluginSocket } from '../server/plugin-socket.js';
 import { prepareSocketPath } from '../server/socket-file.js';
-import type { ResolvedPluginDefinition } from './define.js';
+import { UNCHANGED, type CollectResult, type PluginInstance, type ResolvedPluginDefinition } from './define.js';
 import { PluginLifecycle, type LifecycleOptions, type PluginState } from './lifecycle.js';
 import { resolveOptionValues, type OptionSchema, type OptionValues } from './options.js';
 import { startCollectionSchedule } from './schedule.js';
@@ -129,9 +129,16 @@ export class PluginCollector {
   #lifecycle: PluginLifecycle | undefined;
   #lifecycleOptions: LifecycleOptions;
   #controlBudgetMs: number;
-  #report: Report;
+  /** The served report; undefined after a re-stamp until someone asks for the object ({@link report}). */
+  #report: Report | undefined;
   #body: string;
   #topologies: ReportTopologies = {};
+  /** The instance whose collection built {@link #topologies} (UNCHANGED refers to it), and when. */
+  #builtBy: PluginInstance | undefined;
+  #builtStamp = '';
+  /** The collection time stamped in {@link #body}, and the spec it was served with. */
+  #bodyStamp = '';
+  #bodySpec = '';
   #inflight: Promise<void> | undefined;
   #lastCollectAt: Date | null = null;
   #lastError: string | null = null;
@@ -146,8 +153,9 @@ export class PluginCollector {
     this.log = log;
     this.#lifecycleOptions = options;
     this.#controlBudgetMs = options.controlBudgetMs ?? CONTROL_BUDGET_MS;
-    this.#report = this.#compose();
-    this.#body = JSON.stringify(this.#report);
+    const report = this.#compose();
+    this.#report = report;
+    this.#body = JSON.stringify(report);
   }
 
   get signal(): AbortSignal {
@@ -200,6 +208,7 @@ export class PluginCollector {
     if (state === 'failed' || state === 'not-running') {
       // The data came from an instance that is gone: do not serve it as if it were current.
       this.#topologies = {};
+      this.#builtBy = undefined;
       this.#misses = 0;
       this.#lastError = null;
     }
@@ -207,6 +216,8 @@ export class PluginCollector {
   }
 
   report(): Report {
+    // After a re-stamp only the body is current; the object is rebuilt from it on demand (rare: --once, controls, tests).
+    this.#report ??= JSON.parse(this.#body) as Report;
     return this.#report;
   }
 
@@ -268,7 +279,7 @@ export class PluginCollector {
     this.#abort.signal.addEventListener('abort', onStop, { once: true });
     instanceSignal?.addEventListener('abort', onStop, { once: true });
     // Inside the instance's scope: whatever collect starts belongs to (and is blamed on) the instance.
-    const run = lifecycle.run(() => (async () => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal, ...(options.publish === false ? { warmup: true } : {}) }))());
+    const run = lifecycle.run(() => (async (): Promise<CollectResult> => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal, ...(options.publish === false ? { warmup: true } : {}) }))());
     const inflight = run.then(
       () => undefined,
       () => undefined,
@@ -278,8 +289,9 @@ export class PluginCollector {
       if (this.#inflight === inflight) this.#inflight = undefined;
     });
     this.#inflight = inflight;
+    let result: CollectResult;
     try {
-      await withTimeout(run, this.definition.timeoutMs, () => {
+      result = await withTimeout(run, this.definition.timeoutMs, () => {
         controller.abort(new Error('collection timed out'));
         return new ScopePluginError('COLLECT_TIMEOUT', `collection took longer than ${this.definition.timeoutMs} ms`);
       });
@@ -290,7 +302,18 @@ export class PluginCollector {
     }
     if (lifecycle.instance !== instance) return;
     if (options.publish === false) return;
-    this.#topologies = report.build();
+    let restamp = false;
+    if (result === UNCHANGED) {
+      if (this.#builtBy !== instance) {
+        this.#miss('the plugin said its report was unchanged before it had sent one (a bug in the plugin)');
+        return;
+      }
+      restamp = true;
+    } else {
+      this.#topologies = report.build();
+      this.#builtBy = instance;
+      this.#builtStamp = report.timestamp;
+    }
     this.#lastCollectAt = now;
     this.#collections++;
     if (this.#misses > 0 || this.#lastError) {
@@ -298,7 +321,7 @@ export class PluginCollector {
     }
     this.#misses = 0;
     this.#lastError = null;
-    this.#publish();
+    this.#publish(restamp ? report.timestamp : undefined);
   }
 
   #miss(reason: string): void {
@@ -318,8 +341,21 @@ export class PluginCollector {
     return { Plugins: [buildSpec(this.definition, description)], ...this.#topologies };
   }
 
-  #publish(): void {
-    const { report, violations } = guardReport(this.#compose(), { pluginId: this.definition.id, hostId: this.hostId });
+  /**
+   * Guards and serializes the report to serve. With `restampTo` (the collection said {@link UNCHANGED}) and
+   * the same spec as the body served now, the body is served again with its collection time set to
+   * `restampTo`: what was guarded before is what goes out, only newer.
+   */
+  #publish(restampTo?: string): void {
+    const composed = this.#compose();
+    const spec = JSON.stringify(composed.Plugins);
+    if (restampTo !== undefined && spec === this.#bodySpec && this.#bodyStamp !== '') {
+      this.#body = this.#body.replaceAll(`"${this.#bodyStamp}"`, `"${restampTo}"`);
+      this.#bodyStamp = restampTo;
+      this.#report = undefined;
+      return;
+    }
+    const { report, violations } = guardReport(composed, { pluginId: this.definition.id, hostId: this.hostId });
     if (violations.length > 0) {
       this.#guardViolations += violations.length;
       for (const violation of violations) {
@@ -328,6 +364,9 @@ export class PluginCollector {
     }
     this.#report = report;
     this.#body = JSON.stringify(report);
+    this.#bodySpec = spec;
+    // Topologies re-published after a re-stamp carry the time they were built at again (older, never wrong).
+    this.#bodyStamp = this.#builtBy ? this.#builtStamp : '';
   }
 
   /**
@@ -380,7 +419,7 @@ export class PluginCollector {
       return answer;
     }
     // Only a fresh report may go out as a shortcut: its timestamps must beat the last /report's.
-    if (this.#lastCollectAt !== before) answer['shortcutReport'] = this.#report;
+    if (this.#lastCollectAt !== before) answer['shortcutReport'] = this.report();
     return answer;
   }
 
