@@ -462,7 +462,7 @@ export async function startPlugin(definition: ResolvedPluginDefinition, options:
       createPluginHttpServer(
         {
           report: () => {
-            schedule?.touch();
+            schedule?.touch({ align: true });
             return collector.body();
           },
           control: (request) => collector.control(request),

@@ -10,6 +10,14 @@
  * the whole idle interval: on wake it first runs one warm-up collection that is not published (it moves
  * the plugin's baseline to now), and publishes the next one, one interval later, which covers one
  * interval as always. Other plugins collect and publish at once.
+ *
+ * Aligned with the reader: at 1 Hz much of a plugin's cost is waking up (cold caches, timers), not the
+ * collection itself. So a `/report` can start the due collection at once, right after its answer is
+ * written, in the same wake-up; the timer then waits 1.25 intervals and, with the Scope probe polling
+ * every interval, never fires. A poll takes over from the timer when the last collection is at least half
+ * an interval old (once, to lock on), and keeps the lock while polls come at least 0.75 intervals apart;
+ * a second reader polling out of phase does not double the collections, and the timer takes over when the
+ * polls stop. The answer carries the collection made after the previous poll, one interval old.
  */
 import type { Logger } from '../log.js';
 
@@ -41,8 +49,11 @@ export interface ScheduleOptions {
 export interface CollectionSchedule {
   /** True while no client asked for `/report` for `idleAfterMs`. */
   readonly idle: boolean;
-  /** Records a `/report` request: keeps the schedule active, or wakes it. */
-  touch(): void;
+  /**
+   * Records a `/report` request: keeps the schedule active, or wakes it. With `align`, a collection due
+   * within a quarter interval starts right after the caller's answer (same wake-up).
+   */
+  touch(options?: { align?: boolean }): void;
   stop(): void;
 }
 
@@ -57,14 +68,21 @@ export function startCollectionSchedule(collector: Collecting, options: Schedule
   let idle = false;
   let waking = false;
   let lastReportAt = Date.now();
+  let lastTickAt = 0;
+  /** True while collections follow the polls (the last tick was started by one). */
+  let locked = false;
+  let aligned: NodeJS.Immediate | undefined;
 
-  const tick = () => {
+  const tick = (byPoll = false) => {
+    aligned = undefined;
     if (stopped) return;
+    lastTickAt = Date.now();
+    locked = byPoll;
     if (!idle && idleAfterMs > 0 && Date.now() - lastReportAt >= idleAfterMs) {
       idle = true;
       log.info('no client asked for /report for a while; collecting less often until one does', { idle_after_ms: idleAfterMs, idle_interval_ms: idleIntervalMs });
     }
-    timer = setTimeout(tick, idle ? idleIntervalMs : intervalMs);
+    timer = setTimeout(tick, idle ? idleIntervalMs : byPoll ? intervalMs * 1.25 : intervalMs);
     if (collector.busy) collector.recordSkippedTick();
     else void collector.collect();
   };
@@ -82,6 +100,7 @@ export function startCollectionSchedule(collector: Collecting, options: Schedule
     // After a warm-up the baseline is now: the next (published) collection spans one interval.
     if (warmupCollects > 0) timer = setTimeout(tick, intervalMs);
     else tick();
+    lastTickAt = Date.now();
   };
 
   // First collection right away so the first poll already has data.
@@ -90,15 +109,23 @@ export function startCollectionSchedule(collector: Collecting, options: Schedule
     get idle() {
       return idle;
     },
-    touch() {
+    touch(touchOptions) {
       lastReportAt = Date.now();
-      if (!idle || waking) return;
-      idle = false;
-      void wake();
+      if (idle && !waking) {
+        idle = false;
+        void wake();
+        return;
+      }
+      if (!touchOptions?.align || waking || aligned || stopped || collector.busy) return;
+      if (lastReportAt - lastTickAt < intervalMs * (locked ? 0.75 : 0.5)) return;
+      clearTimeout(timer);
+      // setImmediate: after the I/O callbacks of this loop turn, so the answer is written first.
+      aligned = setImmediate(() => tick(true));
     },
     stop() {
       stopped = true;
       clearTimeout(timer);
+      if (aligned) clearImmediate(aligned);
     },
   };
 }
