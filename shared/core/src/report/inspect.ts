@@ -84,9 +84,20 @@ const METADATA_FROM = ['', 'latest', 'sets', 'counters'];
 const TABLE_TYPES = ['', 'property-list', 'multicolumn-table'];
 const COLUMN_DATA_TYPES = ['', 'number', 'ip', 'link'];
 
+/** The probe's own latest keys, as a set (checked for every latest entry of every report). */
+const PROBE_LATEST_KEY_SET: ReadonlySet<string> = new Set(PROBE_LATEST_KEYS);
+
+/** A multicolumn key's rest after its prefix is `<row>___<column>`, the row non-empty (the checks of `latestEntry`). */
+function isWellFormedCell(rest: string): boolean {
+  const at = rest.indexOf(MULTICOLUMN_SEPARATOR);
+  return at > 0 && rest.indexOf(MULTICOLUMN_SEPARATOR, at + MULTICOLUMN_SEPARATOR.length) === -1;
+}
+
 class Inspector {
   readonly violations: Violation[] = [];
   readonly #options: InspectOptions;
+  /** The last timestamp found valid: a report's entries nearly all share one, so the regex runs once. */
+  #goodTimestamp = '';
 
   constructor(options: InspectOptions) {
     this.#options = options;
@@ -127,7 +138,9 @@ class Inspector {
       this.add('decode', path, `timestamp must be an RFC 3339 string, got ${JSON.stringify(value)}`);
       return;
     }
+    if (value === this.#goodTimestamp) return;
     if (!isRfc3339(value)) this.add('decode', path, `timestamp ${JSON.stringify(value)} is not RFC 3339 with a zone`);
+    else this.#goodTimestamp = value;
   }
 
   /** An object-or-null map field; returns the object to walk, if any. */
@@ -216,10 +229,14 @@ class Inspector {
         const latest = isObject(node) && isObject(node['latest']) ? node['latest'] : {};
         const rows = new Set<string>();
         const named = new Set<string>();
-        for (const k of Object.keys(latest)) {
+        for (const k in latest) {
           if (!k.startsWith(prefix)) continue;
-          const [row, column] = k.slice(prefix.length).split(MULTICOLUMN_SEPARATOR);
-          if (row === undefined || column === undefined) continue;
+          const at = k.indexOf(MULTICOLUMN_SEPARATOR, prefix.length);
+          if (at === -1) continue;
+          // As split() would: the row is before the first separator, the column up to the next one.
+          const row = k.slice(prefix.length, at);
+          const next = k.indexOf(MULTICOLUMN_SEPARATOR, at + MULTICOLUMN_SEPARATOR.length);
+          const column = k.slice(at + MULTICOLUMN_SEPARATOR.length, next === -1 ? undefined : next);
           rows.add(row);
           if (column === first) named.add(row);
         }
@@ -391,7 +408,7 @@ class Inspector {
 
     const latest = this.map(node['latest'], [...path, 'latest'], 'latest');
     if (latest) {
-      for (const [k, entry] of Object.entries(latest)) this.latestEntry(k, entry, [...path, 'latest', k], multicolumnPrefixes, controlIds);
+      for (const k in latest) this.latestEntry(k, latest[k], path, multicolumnPrefixes, controlIds);
     }
     const latestControls = this.map(node['latestControls'], [...path, 'latestControls'], 'latestControls');
     if (latestControls) {
@@ -437,7 +454,19 @@ class Inspector {
     this.stringList(node['adjacency'], [...path, 'adjacency']);
   }
 
-  latestEntry(key: string, value: unknown, path: Array<string | number>, multicolumnPrefixes: string[], controlIds: Set<string>): void {
+  /**
+   * One latest entry of the node at `nodePath`. The common entry (an object with a valid string timestamp
+   * and a string value, under a key no rule concerns) returns before any path is built: reports carry
+   * thousands of entries, and the full check below allocates per entry.
+   */
+  latestEntry(key: string, value: unknown, nodePath: Array<string | number>, multicolumnPrefixes: string[], controlIds: Set<string>): void {
+    if (isObject(value) && typeof value['value'] === 'string' && typeof value['timestamp'] === 'string' && value['timestamp'] === this.#goodTimestamp && key !== 'active_controls' && !PROBE_LATEST_KEY_SET.has(key)) {
+      let plain = true;
+      for (const prefix of multicolumnPrefixes) if (key.startsWith(prefix) && !isWellFormedCell(key.slice(prefix.length))) plain = false;
+      for (const prefix of PROBE_LATEST_PREFIXES) if (key.startsWith(prefix)) plain = false;
+      if (plain) return;
+    }
+    const path = [...nodePath, 'latest', key];
     const entry = this.map(value, path, 'a latest entry');
     if (!entry) return;
     this.timestamp(entry['timestamp'], [...path, 'timestamp']);
@@ -452,7 +481,7 @@ class Inspector {
         this.add('lost', path, `latest key ${JSON.stringify(key)}: a row id must be non-empty and must not contain ${MULTICOLUMN_SEPARATOR}`);
       }
     }
-    if ((PROBE_LATEST_KEYS as readonly string[]).includes(key) || PROBE_LATEST_PREFIXES.some((p) => key.startsWith(p))) {
+    if (PROBE_LATEST_KEY_SET.has(key) || PROBE_LATEST_PREFIXES.some((p) => key.startsWith(p))) {
       this.add('unsafe', path, `latest key ${JSON.stringify(key)} belongs to the probe: a plugin value overwrites the probe's`);
     }
     if (key === 'active_controls' && text !== undefined && text !== '') {
