@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countProcesses, cpuDelta, rssTree, snapshotTree } from './lib/proc.mjs';
+import { countProcesses, cpuDelta, rssTree, schedDeltaMs, snapshotTree } from './lib/proc.mjs';
 import { describeRun, describeRunMarkdown, formatSpread, spread } from './lib/stats.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -174,6 +174,7 @@ async function runWindow(windowName) {
         cpuMsPerMin: perMin(cpu.processMs + cpu.childrenMs),
         processCpuMsPerMin: perMin(cpu.processMs),
         childrenCpuMsPerMin: perMin(cpu.childrenMs),
+        schedMsPerMin: perMin(schedDeltaMs(before[i], after[i])),
         rssMiB: rss.processKb / 1024,
         childrenRssMiB: rss.childrenKb / 1024,
       };
@@ -182,6 +183,7 @@ async function runWindow(windowName) {
     for (const row of rows) {
       // An unpolled floor spends no measurable CPU (idle window): no ratio then.
       row.cpuRatio = floorRow.cpuMsPerMin > 0 ? row.cpuMsPerMin / floorRow.cpuMsPerMin : NaN;
+      row.schedRatio = floorRow.schedMsPerMin > 0 ? row.schedMsPerMin / floorRow.schedMsPerMin : NaN;
       row.rssRatio = row.rssMiB / floorRow.rssMiB;
     }
     return { window: windowName, seconds, processes, rows };
@@ -227,6 +229,8 @@ const summary = windows.map((w) => {
         cpuRatio: of('cpuRatio'),
         processCpuMsPerMin: of('processCpuMsPerMin'),
         childrenCpuMsPerMin: of('childrenCpuMsPerMin'),
+        schedMsPerMin: of('schedMsPerMin'),
+        schedRatio: of('schedRatio'),
         rssMiB: of('rssMiB'),
         childrenRssMiB: of('childrenRssMiB'),
       };
@@ -243,14 +247,14 @@ const md = [
   '',
   describeRunMarkdown(run, COMMAND),
   '',
-  `${ROUNDS} rounds; per round and window every subject runs side by side for ${WINDOW_S} s after start-up has settled, each socket polled with GET /report once a second (keep-alive, like the probe). Figures are median (min–max) over the rounds. CPU = utime+stime of the process and its descendants (bpftrace) from /proc/<pid>/stat; "× floor" is the ratio to the floor of the same window, per round. RSS = VmRSS from /proc/<pid>/status at the end of the window.`,
+  `${ROUNDS} rounds; per round and window every subject runs side by side for ${WINDOW_S} s after start-up has settled, each socket polled with GET /report once a second (keep-alive, like the probe). Figures are median (min–max) over the rounds. CPU = utime+stime of the process and its descendants (bpftrace) from /proc/<pid>/stat, as an operator reads it; "× floor" is the ratio to the floor of the same window, per round. The floor spends only a few 10 ms ticks per window, so the ratio is also given from schedstat (/proc/<pid>/task/*/schedstat, ns on CPU, all threads of the process and its live descendants): "sched ms/min" and "× floor (sched)". RSS = VmRSS from /proc/<pid>/status at the end of the window.`,
   '',
 ];
 for (const w of summary) {
   md.push(`## ${w.label} (${formatSpread(w.processes)} processes)`, '');
-  md.push('| subject | CPU ms/min (all) | × floor | of which Node | of which children | Node RSS MiB | children RSS MiB |', '|---|---:|---:|---:|---:|---:|---:|');
+  md.push('| subject | CPU ms/min (all) | × floor | of which Node | of which children | sched ms/min | × floor (sched) | Node RSS MiB | children RSS MiB |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of w.subjects) {
-    md.push(`| ${s.subject} | ${formatSpread(s.cpuMsPerMin)} | ${formatSpread(s.cpuRatio, 2)} | ${formatSpread(s.processCpuMsPerMin)} | ${formatSpread(s.childrenCpuMsPerMin)} | ${formatSpread(s.rssMiB, 1)} | ${formatSpread(s.childrenRssMiB, 1)} |`);
+    md.push(`| ${s.subject} | ${formatSpread(s.cpuMsPerMin)} | ${formatSpread(s.cpuRatio, 2)} | ${formatSpread(s.processCpuMsPerMin)} | ${formatSpread(s.childrenCpuMsPerMin)} | ${formatSpread(s.schedMsPerMin)} | ${formatSpread(s.schedRatio, 2)} | ${formatSpread(s.rssMiB, 1)} | ${formatSpread(s.childrenRssMiB, 1)} |`);
   }
   md.push('');
 }

@@ -58,6 +58,23 @@ export function countProcesses() {
   return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
 }
 
+/** Time on CPU of one process in ns, summed over its threads (/proc/<pid>/task/<tid>/schedstat, first field): exact, not in ticks. */
+export function readSchedNs(pid) {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ns;
+}
+
 /**
  * A CPU snapshot of a process tree: the root's own and reaped-children ticks and every live descendant's
  * own ticks. {@link cpuDelta} of two snapshots is what the tree spent in between.
@@ -65,11 +82,20 @@ export function countProcesses() {
 export function snapshotTree(root) {
   const r = readTicks(root);
   const descendants = new Map();
+  const sched = new Map([[root, readSchedNs(root)]]);
   for (const pid of descendantsOf(root)) {
     const t = readTicks(pid);
     if (t) descendants.set(pid, t.own + t.reaped);
+    sched.set(pid, readSchedNs(pid));
   }
-  return { root: r ? r.own : 0, reaped: r ? r.reaped : 0, descendants };
+  return { root: r ? r.own : 0, reaped: r ? r.reaped : 0, descendants, sched };
+}
+
+/** CPU of a live process tree between two snapshots in ms, from schedstat (ns): finer than ticks, for ratios. */
+export function schedDeltaMs(before, after) {
+  let ns = 0;
+  for (const [pid, value] of after.sched) ns += value - (before.sched.get(pid) ?? 0);
+  return ns / 1e6;
 }
 
 /** CPU spent between two snapshots, in ms: the root process and its descendants (live or reaped) apart. */
