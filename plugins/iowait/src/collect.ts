@@ -2,8 +2,9 @@
  * The only host access of the iowait plugin: reads `<procRoot>/stat`, `<procRoot>/pressure/io`,
  * `<procRoot>/diskstats`, `<sysRoot>/class/block/<dev>/partition`, and (optionally) block device
  * size and kind from `<sysRoot>/class/block/<dev>/`. Keeps the previous read as the baseline for deltas.
+ * Every read is synchronous and refuses anything but a regular file (see read-file.ts for why both).
  */
-import { access, readFile, readdir } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@scope-plugins/core';
@@ -12,7 +13,7 @@ import {
   computeCpuShares,
   computeDiskRates,
   parseDiskstats,
-  parseProcStat,
+  parseProcStatTotal,
   parsePsi,
   type CpuShares,
   type CpuTimes,
@@ -20,6 +21,7 @@ import {
   type DiskStat,
   type Psi,
 } from './parse.js';
+import { openKernelFile, readKernelTextOptional, type KernelFile } from './read-file.js';
 
 /** Size and kind of a block device, as lsblk (and systeminformation's blockDevices()) report it. */
 export interface DiskInfo {
@@ -39,7 +41,7 @@ export interface IowaitReaderOptions {
   includePartitions?: boolean;
   /** Where device size/kind comes from; undefined disables it. @default readBlockDeviceInfo */
   readDiskInfo?: (() => Promise<Map<string, DiskInfo>>) | undefined;
-  /** How often device metadata is refreshed. @default 60_000 */
+  /** How often device metadata is refreshed besides whenever /proc/diskstats' device list changes. @default 300_000 */
   diskInfoRefreshMs?: number;
   /** Reads closer than this to the baseline reuse the last values (a control's immediate re-collect). @default 200 */
   minSampleMs?: number;
@@ -64,54 +66,45 @@ export interface HostSample {
   disks?: DiskRow[];
 }
 
-/** Reads a file; undefined when it does not exist or the kernel refuses it (PSI disabled with psi=0). */
-async function readOptional(path: string): Promise<{ text?: string; error?: string }> {
+/** Reads a kept-open file; undefined when it does not exist or the kernel refuses it (PSI disabled with psi=0). */
+function readOptional(file: KernelFile): { text?: string; error?: string } {
   try {
-    return { text: await readFile(path, 'utf8') };
+    return { text: file.read() };
   } catch (error) {
     return { error: describeError(error) };
   }
 }
 
-async function readSysText(path: string): Promise<string | undefined> {
-  return readFile(path, 'utf8').then(
-    (text) => text.trim(),
-    () => undefined,
-  );
-}
-
 /** lsblk's kind column, as systeminformation derives it from lsblk's TYPE and ROTA, from sysfs alone. */
-async function readDeviceKind(name: string, base: string): Promise<string> {
+function readDeviceKind(name: string, base: string): string {
   // Partitions, loop, device-mapper and md devices are not physical disks: no kind, as lsblk → systeminformation says.
-  if ((await readSysText(join(base, 'partition'))) !== undefined || /^(loop|dm-|md)/.test(name)) return '';
+  if (readKernelTextOptional(join(base, 'partition')) !== undefined || /^(loop|dm-|md)/.test(name)) return '';
   if (/^sr\d/.test(name)) return 'CD/DVD';
-  return (await readSysText(join(base, 'queue', 'rotational'))) === '0' ? 'SSD' : 'HDD';
+  return readKernelTextOptional(join(base, 'queue', 'rotational')) === '0' ? 'SSD' : 'HDD';
 }
 
 /**
  * Size and kind of every block device, by kernel name, read from `<sysRoot>/class/block/<dev>/`
  * (`size` in 512-byte sectors, `queue/rotational`, `partition`): what lsblk itself reads. No child
  * process (so nothing can hang or pile up at each refresh), and `--sys-root` applies. The values are
- * checked against systeminformation's `blockDevices()` (lsblk) in test/systeminformation.test.ts.
+ * checked against systeminformation's `blockDevices()` (lsblk) in test/systeminformation.test.ts. The reads
+ * are synchronous (a few µs each; sysfs attributes never block, anything but a regular file is skipped).
  */
 export async function readBlockDeviceInfo(sysRoot = '/sys'): Promise<Map<string, DiskInfo>> {
   const dir = join(sysRoot, 'class', 'block');
-  const names = await readdir(dir);
-  const entries = await Promise.all(
-    names.map(async (name): Promise<[string, DiskInfo] | undefined> => {
-      const base = join(dir, name);
-      const sectors = Number(await readSysText(join(base, 'size')));
-      if (!Number.isSafeInteger(sectors)) return undefined;
-      return [name, { sizeBytes: sectors * 512, physical: await readDeviceKind(name, base) }];
-    }),
-  );
-  return new Map(entries.filter((entry) => entry !== undefined));
+  const info = new Map<string, DiskInfo>();
+  for (const name of readdirSync(dir)) {
+    const base = join(dir, name);
+    const sectors = Number(readKernelTextOptional(join(base, 'size')));
+    if (!Number.isSafeInteger(sectors)) continue;
+    info.set(name, { sizeBytes: sectors * 512, physical: readDeviceKind(name, base) });
+  }
+  return info;
 }
 
 /** Reads `<procRoot>/pressure/io`; undefined (one log line per state) when the kernel has no PSI or it cannot be parsed. */
-async function readPsiOptional(procRoot: string, log: Logger): Promise<Psi | undefined> {
-  const path = join(procRoot, 'pressure', 'io');
-  const { text, error } = await readOptional(path);
+function readPsiOptional(file: KernelFile, path: string, log: Logger): Psi | undefined {
+  const { text, error } = readOptional(file);
   if (text === undefined) {
     log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
     return undefined;
@@ -127,15 +120,14 @@ async function readPsiOptional(procRoot: string, log: Logger): Promise<Psi | und
 }
 
 /** Reads `<procRoot>/diskstats`; undefined (one log line per state) when it is missing or cannot be parsed. */
-async function readDiskstatsOptional(procRoot: string, log: Logger): Promise<DiskStat[] | undefined> {
-  const path = join(procRoot, 'diskstats');
-  const { text, error } = await readOptional(path);
+function readDiskstatsOptional(file: KernelFile, path: string, log: Logger, include: (name: string) => boolean): DiskStat[] | undefined {
+  const { text, error } = readOptional(file);
   if (text === undefined) {
     log.transition('diskstats', 'absent', 'warn', `cannot read ${path}; the block device table is left out`, { error });
     return undefined;
   }
   try {
-    const disks = parseDiskstats(text);
+    const disks = parseDiskstats(text, include);
     log.transition('diskstats', 'ok', 'debug', 'diskstats available');
     return disks;
   } catch (parseError) {
@@ -144,29 +136,45 @@ async function readDiskstatsOptional(procRoot: string, log: Logger): Promise<Dis
   }
 }
 
-/** Whether a block device is a partition, from sysfs (cached: a device does not change kind). */
-function createPartitionCheck(sysRoot: string): (name: string) => Promise<boolean> {
+/** Whether a block device is a partition, from sysfs (cached until the device list changes: a device does not change kind). */
+function createPartitionCheck(sysRoot: string) {
   const cache = new Map<string, boolean>();
-  return async (name) => {
-    const cached = cache.get(name);
-    if (cached !== undefined) return cached;
-    // sysfs marks partitions with a `partition` file; names alone cannot tell (nbd10 vs sda10).
-    const partition = await access(join(sysRoot, 'class', 'block', name, 'partition')).then(
-      () => true,
-      () => false,
-    );
-    cache.set(name, partition);
-    return partition;
+  return {
+    isPartition(name: string): boolean {
+      let partition = cache.get(name);
+      if (partition === undefined) {
+        // sysfs marks partitions with a `partition` file; names alone cannot tell (nbd10 vs sda10).
+        partition = existsSync(join(sysRoot, 'class', 'block', name, 'partition'));
+        cache.set(name, partition);
+      }
+      return partition;
+    },
+    /** A name may come back as another device (a disk detached, a partition made under its name). */
+    forget: () => cache.clear(),
   };
 }
 
-/** Device size/kind, refreshed in the background every `refreshMs` and never awaited by a read. */
+/** True when two reads of /proc/diskstats list the same devices in the same order (no allocation). */
+function sameDevices(a: readonly DiskStat[] | undefined, b: readonly DiskStat[]): boolean {
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name) return false;
+  return true;
+}
+
+/**
+ * Device size/kind, refreshed in the background (never awaited by a read) every `refreshMs`, and at the
+ * next read after `invalidate()` (the device list changed). A refresh asked for while one runs is kept for
+ * after it, so a device added meanwhile is not missed.
+ */
 function createDiskInfoCache(read: (() => Promise<Map<string, DiskInfo>>) | undefined, options: { sysRoot: string; log: Logger; refreshMs: number; clock: () => number }) {
   const { sysRoot, log, refreshMs, clock } = options;
   let info = new Map<string, DiskInfo>();
   let atMs = Number.NEGATIVE_INFINITY;
   let inflight: Promise<void> | undefined;
   return {
+    invalidate(): void {
+      atMs = Number.NEGATIVE_INFINITY;
+    },
     refresh(): void {
       if (!read || inflight || clock() - atMs < refreshMs) return;
       atMs = clock();
@@ -195,17 +203,23 @@ export function createIowaitReader(options: IowaitReaderOptions) {
   const { procRoot, sysRoot, log } = options;
   const clock = options.clock ?? (() => performance.now());
   const minSampleMs = options.minSampleMs ?? 200;
-  const isPartition = createPartitionCheck(sysRoot);
-  const diskInfo = createDiskInfoCache(options.readDiskInfo, { sysRoot, log, refreshMs: options.diskInfoRefreshMs ?? 60_000, clock });
+  const partitions = createPartitionCheck(sysRoot);
+  const diskInfo = createDiskInfoCache(options.readDiskInfo, { sysRoot, log, refreshMs: options.diskInfoRefreshMs ?? 300_000, clock });
+  const statPath = join(procRoot, 'stat');
+  const diskstatsPath = join(procRoot, 'diskstats');
+  const psiPath = join(procRoot, 'pressure', 'io');
+  // Kept open between collections and re-read from offset 0: no open/close per second.
+  const files = { stat: openKernelFile(statPath), diskstats: openKernelFile(diskstatsPath), psi: openKernelFile(psiPath) };
   let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
   const last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
   let clampedBefore = false;
 
-  const selectDisks = async (rates: DiskRates[]): Promise<DiskRow[]> => {
+  // Devices left out of the table are left out of the parse already.
+  const isShown = (name: string): boolean => !options.diskExclude?.test(name) && (options.includePartitions === true || !partitions.isPartition(name));
+
+  const addDiskInfo = (rates: DiskRates[]): DiskRow[] => {
     const rows: DiskRow[] = [];
     for (const rate of rates) {
-      if (options.diskExclude?.test(rate.name)) continue;
-      if (!options.includePartitions && (await isPartition(rate.name))) continue;
       const info = diskInfo.get(rate.name);
       rows.push(info ? { ...rate, info } : rate);
     }
@@ -239,21 +253,30 @@ export function createIowaitReader(options: IowaitReaderOptions) {
   return {
     /** Reads the host once; throws (with the path and a hint) only when /proc/stat itself cannot be read. */
     async read(): Promise<HostSample> {
-      diskInfo.refresh();
-      const statPath = join(procRoot, 'stat');
       let statText: string;
       try {
-        statText = await readFile(statPath, 'utf8');
+        statText = files.stat.read();
       } catch (error) {
         throw new ScopePluginError('COLLECT_FAILED', `cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
       }
-      const [disks, psi] = await Promise.all([readDiskstatsOptional(procRoot, log), readPsiOptional(procRoot, log)]);
-      const fresh = advance(parseProcStat(statText).total, disks, clock());
+      const disks = readDiskstatsOptional(files.diskstats, diskstatsPath, log, isShown);
+      const psi = readPsiOptional(files.psi, psiPath, log);
+      if (disks && !sameDevices(baseline?.disks, disks)) {
+        // A device came or went: its size/kind now, not at the next periodic refresh.
+        partitions.forget();
+        diskInfo.invalidate();
+      }
+      diskInfo.refresh();
+      const fresh = advance(parseProcStatTotal(statText), disks, clock());
       const sample: HostSample = { fresh };
       if (last.cpu) sample.cpu = last.cpu;
       if (psi) sample.psi = psi;
-      if (last.disks && disks) sample.disks = await selectDisks(last.disks);
+      if (last.disks && disks) sample.disks = addDiskInfo(last.disks);
       return sample;
+    },
+    /** Closes the files kept open between reads (a later read opens them again). */
+    close(): void {
+      for (const file of Object.values(files)) file.close();
     },
     /** Waits for a pending device metadata refresh. */
     async settle(): Promise<void> {

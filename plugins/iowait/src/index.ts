@@ -183,6 +183,7 @@ export const plugin = definePlugin({
         mode = request.control === SWITCH_TO_IOWAIT ? IOWAIT_METRIC : IDLE_METRIC;
         return { value: { mode } };
       },
+      close: () => reader.close(),
     };
   },
 });

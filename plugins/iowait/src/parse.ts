@@ -36,15 +36,39 @@ export function parseProcStat(text: string): ProcStat {
     const match = /^(cpu\d*)\s+(.*)$/.exec(line.trim());
     if (!match) continue;
     const [, name, rest] = match as unknown as [string, string, string];
-    const values = rest.split(/\s+/);
-    // user, nice, system, idle exist on every kernel; iowait since 2.5.41, steal 2.6.11, guest 2.6.24, guest_nice 2.6.33.
-    if (values.length < 4) throw new Error(`/proc/stat line ${JSON.stringify(line)}: expected at least 4 cpu time fields, got ${values.length}`);
-    const times = Object.fromEntries(CPU_TIME_FIELDS.map((field, i) => [field, values[i] === undefined ? 0 : parseCounter(values[i], `/proc/stat ${name} ${field}`)])) as CpuTimes;
+    const times = parseCpuTimes(name, rest, line);
     if (name === 'cpu') total = times;
     else cpus[name] = times;
   }
   if (!total) throw new Error('/proc/stat has no aggregate "cpu" line');
   return { total, cpus };
+}
+
+/** The fields after a `cpuN` name; `line` is for the error message. */
+function parseCpuTimes(name: string, rest: string, line: string): CpuTimes {
+  const values = rest.split(/\s+/);
+  // user, nice, system, idle exist on every kernel; iowait since 2.5.41, steal 2.6.11, guest 2.6.24, guest_nice 2.6.33.
+  if (values.length < 4) throw new Error(`/proc/stat line ${JSON.stringify(line)}: expected at least 4 cpu time fields, got ${values.length}`);
+  const times = {} as CpuTimes;
+  CPU_TIME_FIELDS.forEach((field, i) => {
+    const value = values[i];
+    times[field] = value === undefined ? 0 : parseCounter(value, `/proc/stat ${name} ${field}`);
+  });
+  return times;
+}
+
+const AGGREGATE_CPU_LINE = /^[ \t]*cpu[ \t]+(.*)$/m;
+
+/**
+ * Only the aggregate `cpu` line of /proc/stat, equal to `parseProcStat(text).total`: what the plugin uses,
+ * without splitting the per-CPU, interrupt and softirq lines it would throw away (a large host's file is
+ * tens of KiB). Throws like {@link parseProcStat} when the line is missing or malformed.
+ */
+export function parseProcStatTotal(text: string): CpuTimes {
+  const match = AGGREGATE_CPU_LINE.exec(text);
+  if (!match) throw new Error('/proc/stat has no aggregate "cpu" line');
+  const line = match[0];
+  return parseCpuTimes('cpu', (match[1] ?? '').trim(), line.trim());
 }
 
 /** Shares of cpu time between two /proc/stat reads, in percent of the time base (all fields but guest and guest_nice). */
@@ -158,10 +182,21 @@ const DISKSTAT_FIELDS = [
   'discardMs',
 ] as const;
 
-/** Parses /proc/diskstats (14, 18 or 20 fields a line); throws an Error naming the bad line. */
-export function parseDiskstats(text: string): DiskStat[] {
+/** major, minor and the device name at the start of a /proc/diskstats line. */
+const DISKSTATS_NAME = /^\s*\d+\s+\d+\s+(\S+)/;
+
+/**
+ * Parses /proc/diskstats (14, 18 or 20 fields a line); throws an Error naming the bad line. With `include`,
+ * lines of other devices are skipped before their counters are split (a host with dozens of loop devices
+ * pays only for the disks it shows).
+ */
+export function parseDiskstats(text: string, include?: (name: string) => boolean): DiskStat[] {
   const out: DiskStat[] = [];
   for (const raw of text.split('\n')) {
+    if (include) {
+      const name = DISKSTATS_NAME.exec(raw)?.[1];
+      if (name !== undefined && !include(name)) continue;
+    }
     const line = raw.trim();
     if (line === '') continue;
     const parts = line.split(/\s+/);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@scope-plugins/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createIowaitReader, type DiskInfo, type IowaitReaderOptions } from '../src/collect.js';
+import { createIowaitReader, readBlockDeviceInfo, type DiskInfo, type IowaitReaderOptions } from '../src/collect.js';
 import { DEFAULT_DISK_EXCLUDE } from '../src/parse.js';
 
 const fixture = (name: string) => readFile(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -20,8 +20,10 @@ async function put(path: string, text: string) {
   await writeFile(path, text);
 }
 
+let readers: Array<{ close(): void }> = [];
+
 function reader(options: Partial<IowaitReaderOptions> = {}) {
-  return createIowaitReader({
+  const created = createIowaitReader({
     procRoot,
     sysRoot,
     log: createLogger({ level: 'debug', write: (line) => logs.push(line) }),
@@ -29,6 +31,8 @@ function reader(options: Partial<IowaitReaderOptions> = {}) {
     clock: () => nowMs,
     ...options,
   });
+  readers.push(created);
+  return created;
 }
 
 beforeEach(async () => {
@@ -42,6 +46,9 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // The readers keep their /proc files open between reads.
+  for (const r of readers) r.close();
+  readers = [];
   await rm(root, { recursive: true, force: true });
 });
 
@@ -133,6 +140,42 @@ describe('createIowaitReader', () => {
     nowMs += 1000;
     expect((await r.read()).disks).toEqual([{ name: 'vda', readsPerSec: 2, writesPerSec: 9001, utilPercent: 39.2, avgWaitMs: 448 / 9003, info: { sizeBytes: 274877906944, physical: 'HDD' } }]);
     expect(calls).toBe(1);
+  });
+
+  it('re-reads device size and kind when the device list of /proc/diskstats changes, not at every read', async () => {
+    const sys = (name: string, sectors: number, rotational: string) =>
+      Promise.all([put(join(sysRoot, 'class', 'block', name, 'size'), `${sectors}\n`), put(join(sysRoot, 'class', 'block', name, 'queue', 'rotational'), `${rotational}\n`)]);
+    await sys('vda', 2048, '1');
+    let calls = 0;
+    // The real sysfs reader on a real tree, counted; the periodic refresh is an hour away.
+    const r = reader({ readDiskInfo: () => (calls++, readBlockDeviceInfo(sysRoot)), diskInfoRefreshMs: 3_600_000 });
+    const before = await fixture('diskstats.txt');
+    const after = await fixture('diskstats-after-dd.txt');
+    await r.read();
+    await r.settle();
+    for (let i = 0; i < 3; i++) {
+      await put(join(procRoot, 'diskstats'), i % 2 === 0 ? after : before);
+      nowMs += 1000;
+      expect((await r.read()).disks?.map((d) => [d.name, d.info])).toEqual([['vda', { sizeBytes: 2048 * 512, physical: 'HDD' }]]);
+      await r.settle();
+    }
+    expect(calls).toBe(1);
+    // A disk is attached: sysfs has it, then /proc/diskstats lists it.
+    await sys('vdb', 4096, '0');
+    const vdb = ' 254      16 vdb 10 0 80 5 20 0 160 9 0 12 14 0 0 0 0 0 0\n';
+    await put(join(procRoot, 'diskstats'), after + vdb);
+    nowMs += 1000;
+    await r.read();
+    await r.settle();
+    expect(calls).toBe(2);
+    await put(join(procRoot, 'diskstats'), after + vdb.replace(' 10 0 80', ' 15 0 120'));
+    nowMs += 1000;
+    expect((await r.read()).disks?.map((d) => [d.name, d.info])).toEqual([
+      ['vda', { sizeBytes: 2048 * 512, physical: 'HDD' }],
+      ['vdb', { sizeBytes: 4096 * 512, physical: 'SSD' }],
+    ]);
+    await r.settle();
+    expect(calls).toBe(2);
   });
 
   it('keeps serving the table without metadata when the metadata source fails, and says so once', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_DISK_EXCLUDE,
@@ -8,6 +8,7 @@ import {
   formatNumber,
   parseDiskstats,
   parseProcStat,
+  parseProcStatTotal,
   parsePsi,
 } from '../src/parse.js';
 
@@ -29,6 +30,20 @@ describe('parseProcStat', () => {
     expect(() => parseProcStat('intr 1 2 3\nctxt 4\n')).toThrow('/proc/stat has no aggregate "cpu" line');
     expect(() => parseProcStat('cpu  1 2 x 4 5\n')).toThrow('/proc/stat cpu system: expected a non-negative integer, got "x"');
     expect(() => parseProcStat('cpu  1 2\n')).toThrow('expected at least 4 cpu time fields, got 2');
+  });
+});
+
+describe('parseProcStatTotal', () => {
+  it('gives the aggregate line of every committed /proc/stat fixture, as parseProcStat does', () => {
+    const files = readdirSync(new URL('./fixtures/', import.meta.url)).filter((name) => name.startsWith('proc-stat'));
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const name of files) expect(parseProcStatTotal(fixture(name)), name).toEqual(parseProcStat(fixture(name)).total);
+  });
+
+  it('refuses text without a cpu line, and names a bad counter', () => {
+    expect(() => parseProcStatTotal('cpu0 1 2 3 4\nintr 1 2 3\n')).toThrow('/proc/stat has no aggregate "cpu" line');
+    expect(() => parseProcStatTotal('cpu  1 2 x 4 5\n')).toThrow('/proc/stat cpu system: expected a non-negative integer, got "x"');
+    expect(() => parseProcStatTotal('cpu  1 2\ncpu0 1 2 3 4\n')).toThrow('expected at least 4 cpu time fields, got 2');
   });
 });
 
@@ -113,6 +128,16 @@ describe('parseDiskstats', () => {
   it('reads the 14-field format of kernels before 4.18 (no discards)', () => {
     const [sda] = parseDiskstats(fixture('diskstats-4.14.txt'));
     expect(sda).toMatchObject({ name: 'sda', readsCompleted: 1200, writesCompleted: 400, ioMs: 900, weightedIoMs: 1400, discardsCompleted: 0, discardMs: 0 });
+  });
+
+  it('skips the lines of devices a filter leaves out, before reading their counters', () => {
+    const all = parseDiskstats(fixture('diskstats.txt'));
+    const shown = parseDiskstats(fixture('diskstats.txt'), (name) => !name.startsWith('loop'));
+    expect(shown).toEqual(all.filter((d) => !d.name.startsWith('loop')));
+    expect(shown.map((d) => d.name)).toEqual(['vda', 'zram0']);
+    // A malformed line of a device left out costs nothing; one of a device kept still throws.
+    expect(parseDiskstats('   7 0 loop0 1 2 3\n', (name) => name !== 'loop0')).toEqual([]);
+    expect(() => parseDiskstats('   8 0 sda 1 2 3\n', (name) => name !== 'loop0')).toThrow('expected at least 14 fields, got 6');
   });
 
   it('names a bad line', () => {
