@@ -1,10 +1,10 @@
 import { definePlugin } from '@scope-plugins/core';
 import { acquireContainerInventory, containerRuntimeOptions } from '@scope-plugins/cri';
 import { dockerOptions } from '@scope-plugins/docker';
-import { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts } from './collect.js';
+import { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, createVolumeCountCollector } from './collect.js';
 import { VOLUME_COUNT_METRIC_FAMILIES, recordVolumeCountMetrics } from './metrics.js';
 
-export { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts, type VolumeCountSource } from './collect.js';
+export { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, collectVolumeCounts, createVolumeCountCollector, type VolumeCountSource } from './collect.js';
 export {
   KUBERNETES_VOLUME_TYPES,
   SERVICE_ACCOUNT_TOKEN_PATH,
@@ -73,10 +73,20 @@ export const plugin = definePlugin({
       dockerHost: ctx.options.dockerHost,
       dockerResyncMs: ctx.options.dockerResyncMs,
     });
+    const collector = createVolumeCountCollector(inventory);
     return {
-      collect({ report, metrics }) {
-        collectVolumeCounts(report, inventory);
+      collect({ report, metrics, warmup }) {
+        // Series are per collection (one not written is gone from the next scrape), so always written.
         recordVolumeCountMetrics(metrics, inventory);
+        if (warmup) {
+          // Core drops a warm-up's report: nothing to build, and the next collection must not refer to it.
+          collector.forget();
+          return undefined;
+        }
+        // With a metrics endpoint, core's metrics wrapper (shared/core/src/metrics/hub.ts, eda95da) does not pass
+        // UNCHANGED on and would serve the empty builder: build every time there until it does.
+        if (metrics) collector.forget();
+        return collector.collect(report);
       },
       // Only --once waits for the first sync (bounded by core); the socket serves from the start.
       ready: () => inventory.ready(),

@@ -44,10 +44,22 @@ function byType(counts: MountCounts): Record<(typeof MOUNT_TYPES)[number], numbe
  * Counts in the families' four types. A CRI container's kubelet-managed volumes (configMap, secret, emptyDir,
  * projected, CSI, token, …) count as `volume` and its hostPath volumes as `bind`, what they are to the runtime.
  */
-function countsOf(record: RuntimeContainerRecord): MountCounts {
+function countRecord(record: RuntimeContainerRecord): MountCounts {
   if (!isCriContainerRecord(record)) return countMounts(parseContainerMounts(record.inspect));
   const k8s = countKubernetesMounts(parseKubernetesMounts(record.mounts));
   return { total: k8s.total, volume: k8s.total - k8s['host-path'], bind: k8s['host-path'], tmpfs: 0 };
+}
+
+// Records are replaced, never changed, when the runtime reports a change (see collect.ts): count each once.
+const countsByRecord = new WeakMap<RuntimeContainerRecord, MountCounts>();
+
+function countsOf(record: RuntimeContainerRecord): MountCounts {
+  let counts = countsByRecord.get(record);
+  if (!counts) {
+    counts = countRecord(record);
+    countsByRecord.set(record, counts);
+  }
+  return counts;
 }
 
 /** Writes the series of every container the source knows. */

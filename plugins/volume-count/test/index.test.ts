@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { containerNodeId, type Report, type ReportNode } from '@scope-plugins/core';
+import { containerNodeId, createLogger, createMetricsHub, type Report, type ReportNode } from '@scope-plugins/core';
 import { pollReport, renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '@scope-plugins/docker/testing';
 import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
@@ -166,6 +166,34 @@ describe('volume-count against a real dockerd', () => {
     await dockerd.docker(['rm', '-v', id]);
     await served.waitForReport((r) => !(containerNodeId(id) in containerNodes(r)), 2000);
     expect(Object.keys(containerNodes(await served.report())).sort()).toEqual((await allIds()).map(containerNodeId));
+  });
+
+  it('between Docker changes, serves the same nodes stamped with each collection\'s time', async () => {
+    const latestOf = (report: Report) =>
+      Object.fromEntries(Object.entries(containerNodes(report)).flatMap(([id, node]) => Object.entries(node.latest ?? {}).map(([key, entry]) => [`${id} ${key}`, entry] as const)));
+    const first = latestOf(await served.report());
+    const stamp = Object.values(first)[0]!.timestamp;
+    expect(Object.keys(first).length).toBeGreaterThan(30);
+    const later = latestOf(await served.waitForReport((r) => Object.values(latestOf(r))[0]?.timestamp !== stamp, 5000));
+    expect(Object.keys(later)).toEqual(Object.keys(first));
+    const newStamp = Object.values(later)[0]!.timestamp;
+    expect(Date.parse(newStamp)).toBeGreaterThan(Date.parse(stamp));
+    for (const [key, entry] of Object.entries(later)) expect(entry, key).toEqual({ timestamp: newStamp, value: first[key]!.value });
+  });
+
+  it('keeps serving every node, collection after collection, behind core\'s metrics wrapper (--metrics-listen)', async () => {
+    const hub = createMetricsHub(createLogger({ level: 'silent' }));
+    const withMetrics = await startTestPlugin(hub.instrument(plugin), { intervalMs: 200, options: { dockerHost: dockerd.dockerHost, dockerResyncMs: 60_000 } });
+    try {
+      const expected = (await allIds()).map(containerNodeId);
+      await withMetrics.waitForReport((r) => Object.keys(containerNodes(r)).length === expected.length, 5000);
+      const seen = withMetrics.running.health().collections;
+      while (withMetrics.running.health().collections < seen + 5) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(Object.keys(containerNodes(await withMetrics.report())).sort()).toEqual(expected);
+    } finally {
+      await withMetrics.stop();
+      await hub.close();
+    }
   });
 
   it('honours DOCKER_HOST in --once mode', async () => {
