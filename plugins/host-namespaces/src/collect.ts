@@ -36,6 +36,8 @@ export interface NamespaceScan {
 export interface NamespaceSource {
   readonly name: NamespaceSourceName;
   read(signal?: AbortSignal): Promise<NamespaceScan>;
+  /** A process's namespaces as of the last read, when the source keeps them (the cached proc source); else undefined. */
+  namespacesOf?(pid: number): Partial<Record<NamespaceType, string>> | undefined;
 }
 
 /** Error codes of {@link NamespaceSourceError}. */
@@ -109,10 +111,11 @@ export function readProcessNamespaces(
 ): Partial<Record<NamespaceType, string>> | undefined {
   const namespaces: Partial<Record<NamespaceType, string>> = {};
   let found = false;
-  const base = join(procRoot, String(pid), 'ns');
+  // Concatenated, not path.join: this runs for every link of every process read, and join normalizes each time.
+  const base = `${procRoot}/${pid}/ns/`;
   for (const type of types) {
     try {
-      const link = parseNamespaceLink(readlinkSync(join(base, type)));
+      const link = parseNamespaceLink(readlinkSync(base + type));
       if (link && link.type === type) {
         namespaces[type] = link.inode;
         found = true;
@@ -296,7 +299,7 @@ export function createNamespaceSource(name: NamespaceSourceName, options: Cached
   if (name === 'proc') {
     // Cached: links are read for new processes and a rotating share of the known ones (proc-cache.ts).
     const reader = createCachedProcReader(options.procRoot, options);
-    return { name, read: (signal) => reader.read(signal) };
+    return { name, read: (signal) => reader.read(signal), namespacesOf: (pid) => reader.namespacesOf(pid) };
   }
   if (name === 'lsns') {
     return { name, read: (signal) => readNamespacesWithLsns({ ...options, ...(signal ? { signal } : {}) }) };

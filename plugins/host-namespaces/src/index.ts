@@ -3,12 +3,13 @@
  * and, when the container runtime (Docker, or containerd/CRI-O through CRI) is reachable, which namespaces each
  * container shares with the host.
  */
-import { containerNodeId, definePlugin, hostNodeId, type Logger, type OptionSchema, type ReportBuilder } from '@scope-plugins/core';
+import { UNCHANGED, containerNodeId, definePlugin, hostNodeId, type Logger, type OptionSchema, type ReportBuilder } from '@scope-plugins/core';
 import { acquireContainerInventory, containerRuntimeOptions, isCriContainerRecord, type ContainerInventory, type RuntimeContainerRecord } from '@scope-plugins/cri';
 import { dockerOptions } from '@scope-plugins/docker';
-import { createNamespaceSource, readHostNamespaces, readProcessNamespaces, type NamespaceScan } from './collect.js';
+import { createNamespaceSource, readProcessNamespaces, type NamespaceScan, type NamespaceSource } from './collect.js';
 import { HOST_NAMESPACES_METRIC_FAMILIES, recordNamespaceMetrics } from './metrics.js';
-import { COLUMNS, DEFAULT_COMMAND_MAX_CHARS, NAMESPACE_TYPES, buildNamespaceTable, compareWithHost, type NamespaceTable, type NamespaceType } from './parse.js';
+import { COLUMNS, DEFAULT_COMMAND_MAX_CHARS, NAMESPACE_TYPES, compareWithHost, type NamespaceTable, type NamespaceType } from './parse.js';
+import { createNamespaceTableCache } from './table-cache.js';
 
 export {
   COLUMNS,
@@ -58,6 +59,7 @@ export {
   type ProcSourceOptions,
 } from './collect.js';
 export { DEFAULT_VERIFY_PERIOD_MS, createCachedProcReader, type CachedProcReader, type CachedProcReaderOptions, type CachedReadStats } from './proc-cache.js';
+export { createNamespaceTableCache, type NamespaceTableCache } from './table-cache.js';
 
 /** Plugin id, socket name and key prefix. */
 export const PLUGIN_ID = 'host-namespaces';
@@ -180,22 +182,33 @@ export const plugin = definePlugin({
         })
       : undefined;
 
-    // The cached source hands back the same scan object while nothing changed: the table is rebuilt only on change.
+    // The cached source hands back the same scan object while nothing changed, and the table cache the same table
+    // while nothing shown changed: then, with the same containers, core is told the report is unchanged.
+    const tables = createNamespaceTableCache({ types, maxRows, commandMaxChars });
     let lastScan: NamespaceScan | undefined;
     let table: NamespaceTable | undefined;
+    /** What the last published report showed: its table object and its containers' part. */
+    let published: { table: NamespaceTable; containers: string } | undefined;
 
     return {
-      async collect({ report, hostId, signal, metrics }) {
+      async collect({ report, hostId, signal, metrics, warmup }) {
         const scan = await source.read(signal);
         if (scan !== lastScan || !table) {
-          table = buildNamespaceTable(scan.namespaces, { types, maxRows, commandMaxChars });
+          table = tables.build(scan.namespaces);
           lastScan = scan;
+          for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         }
         log.debug('namespace scan', { source: scan.source, namespaces: scan.namespaces.length, processes: scan.processes, skipped: scan.skipped, hidden: table.hidden });
-        for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
-        report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
         // Containers appear once Docker's first list is in: a slow or hanging Docker never holds back the host table.
-        recordNamespaceMetrics(metrics, scan, types, inventory ? reportContainers(report, inventory, ctx.procRoot, log) : undefined);
+        const containers = inventory ? readContainers(inventory, source, ctx.procRoot, log) : undefined;
+        recordNamespaceMetrics(metrics, scan, types, containers?.sharing);
+        const containersKey = containers?.key ?? '';
+        if (published && published.table === table && published.containers === containersKey) return UNCHANGED;
+        report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
+        if (containers) writeContainers(report, containers.nodes);
+        // A warm-up collection is not published, so it cannot be the report an UNCHANGED refers to.
+        published = warmup ? undefined : { table, containers: containersKey };
+        return undefined;
       },
       // Only --once waits for this (bounded by core), so its single report already lists the containers.
       ready: async () => inventory?.ready(),
@@ -209,63 +222,80 @@ export const plugin = definePlugin({
 /** The namespace types a CRI pod asked to share with the node, in {@link SHARING_TYPES} order. */
 const DECLARED_TYPES = [['network', 'net'], ['pid', 'pid'], ['ipc', 'ipc']] as const;
 
+/** What one container node gets: its "shared with host" value and, when its namespaces were read, their rows. */
+interface ContainerNode {
+  id: string;
+  shared: string;
+  rows?: Record<string, string>;
+}
+
 /**
  * For running CRI containers whose namespaces cannot be read (no pid from the runtime, or not in this /proc):
  * what the pod's sandbox declared (host network/PID/IPC), marked as such. Docker containers get nothing here,
  * as before: their sharing is only ever reported from /proc.
  */
-function reportDeclaredOnly(report: ReportBuilder, containers: readonly RuntimeContainerRecord[]): void {
-  for (const container of containers) {
-    if (!isCriContainerRecord(container)) continue;
-    const declared = DECLARED_TYPES.filter(([flag]) => container.hostNamespaces[flag]).map(([, type]) => type);
-    report
-      .topology('Container')
-      .node(containerNodeId(container.id))
-      .latest(SHARED_KEY, `${declared.length > 0 ? declared.join(', ') : 'none'} (declared by the pod)`);
-  }
+function declaredOnly(container: RuntimeContainerRecord): ContainerNode | undefined {
+  if (!isCriContainerRecord(container)) return undefined;
+  const declared = DECLARED_TYPES.filter(([flag]) => container.hostNamespaces[flag]).map(([, type]) => type);
+  return { id: container.id, shared: `${declared.length > 0 ? declared.join(', ') : 'none'} (declared by the pod)` };
 }
 
 /**
- * Adds, to every running container, its namespaces and the ones it shares with the host. Sharing is decided
- * by comparing inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds
- * whatever flags the container was started with. Nothing is added while Docker is unreachable.
- * Returns, per readable container, the types it shares (for the metrics).
+ * A process's namespaces: from the source's cache when it knows the pid (read in this collection or checked within
+ * its verification period, see proc-cache.ts), else read now.
  */
-function reportContainers(report: ReportBuilder, inventory: ContainerInventory<RuntimeContainerRecord>, procRoot: string, log: Logger): NamespaceType[][] {
+function namespacesOf(source: NamespaceSource, procRoot: string, pid: number): Partial<Record<NamespaceType, string>> | undefined {
+  return source.namespacesOf?.(pid) ?? readProcessNamespaces(procRoot, pid);
+}
+
+/**
+ * Every running container's namespaces and the ones it shares with the host. Sharing is decided by comparing
+ * inodes under `procRoot` (the container's main pid against pid 1, or kthreadd), which holds whatever flags the
+ * container was started with. Nothing while Docker is unreachable. Returns the nodes, a key that is equal when
+ * the nodes are, and, per readable container, the types it shares (for the metrics).
+ */
+function readContainers(inventory: ContainerInventory<RuntimeContainerRecord>, source: NamespaceSource, procRoot: string, log: Logger): { nodes: ContainerNode[]; key: string; sharing: NamespaceType[][] } {
+  const nodes: ContainerNode[] = [];
   const sharing: NamespaceType[][] = [];
-  const all = [...inventory.containers().values()];
-  const running = all.filter((c) => c.running && c.pid > 0);
-  reportDeclaredOnly(report, all.filter((c) => c.running && c.pid === 0));
-  if (running.length === 0) return sharing;
-  const host = readHostNamespaces(procRoot);
-  if (!host) {
-    log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
-    return sharing;
+  const running: RuntimeContainerRecord[] = [];
+  for (const container of inventory.containers().values()) {
+    if (!container.running) continue;
+    if (container.pid > 0) running.push(container);
+    else {
+      const node = declaredOnly(container);
+      if (node) nodes.push(node);
+    }
   }
-  log.transition('host-reference', `pid:${host.pid}`, 'debug', 'host namespaces read', { pid: host.pid });
+  const done = () => ({ nodes, sharing, key: JSON.stringify(nodes) });
+  if (running.length === 0) return done();
+  // The host's namespaces are those of pid 1, or of pid 2 (kthreadd) where pid 1 cannot be read.
+  const hostPid = [1, 2].find((pid) => namespacesOf(source, procRoot, pid) !== undefined);
+  const host = hostPid === undefined ? undefined : namespacesOf(source, procRoot, hostPid);
+  if (hostPid === undefined || !host) {
+    log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
+    return done();
+  }
+  log.transition('host-reference', `pid:${hostPid}`, 'debug', 'host namespaces read', { pid: hostPid });
   let unreadable = 0;
   for (const container of running) {
-    const namespaces = readProcessNamespaces(procRoot, container.pid);
+    const namespaces = namespacesOf(source, procRoot, container.pid);
     if (!namespaces) {
       // The container stopped since the inventory saw it, or its pid is not in this /proc (no host pid namespace).
       unreadable++;
-      reportDeclaredOnly(report, [container]);
+      const node = declaredOnly(container);
+      if (node) nodes.push(node);
       continue;
     }
-    const { sharedWithHost } = compareWithHost(namespaces, host.namespaces);
+    const { sharedWithHost } = compareWithHost(namespaces, host);
     sharing.push(sharedWithHost);
-    const rows: Record<string, string | undefined> = {};
+    const rows: Record<string, string> = {};
     for (const type of NAMESPACE_TYPES) {
       const inode = namespaces[type];
       if (inode === undefined) continue;
-      // The summary above lists exactly the rows marked (host) here.
-      rows[type] = inode === host.namespaces[type] ? `${inode} (host)` : inode;
+      // The summary below lists exactly the rows marked (host) here.
+      rows[type] = inode === host[type] ? `${inode} (host)` : inode;
     }
-    report
-      .topology('Container')
-      .node(containerNodeId(container.id))
-      .latest(SHARED_KEY, sharedWithHost.length > 0 ? sharedWithHost.join(', ') : 'none')
-      .propertyList(CONTAINER_NS_PREFIX, rows);
+    nodes.push({ id: container.id, shared: sharedWithHost.length > 0 ? sharedWithHost.join(', ') : 'none', rows });
   }
   const state = unreadable === running.length ? 'none-readable' : 'ok';
   log.transition(
@@ -275,5 +305,13 @@ function reportContainers(report: ReportBuilder, inventory: ContainerInventory<R
     state === 'ok' ? 'container namespaces readable' : `no running container's namespaces can be read under ${procRoot}: run in the host pid namespace (--pid=host) with the host's /proc`,
     { containers: running.length, unreadable },
   );
-  return sharing;
+  return done();
+}
+
+/** Writes the container nodes: the "shared with host" metadata, and the namespaces property list where read. */
+function writeContainers(report: ReportBuilder, nodes: readonly ContainerNode[]): void {
+  for (const { id, shared, rows } of nodes) {
+    const node = report.topology('Container').node(containerNodeId(id)).latest(SHARED_KEY, shared);
+    if (rows) node.propertyList(CONTAINER_NS_PREFIX, rows);
+  }
 }

@@ -117,9 +117,12 @@ export function compareInodes(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/** Position of each type in {@link NAMESPACE_TYPES}: a property read per comparison instead of two array scans. */
+const TYPE_ORDER = Object.fromEntries(NAMESPACE_TYPES.map((type, index) => [type, index])) as Record<NamespaceType, number>;
+
 /** Sorts records by type (lsns's order) then inode, the table's row order. Returns a new array. */
 export function sortNamespaces<T extends { type: NamespaceType; inode: string }>(records: readonly T[]): T[] {
-  return [...records].sort((a, b) => NAMESPACE_TYPES.indexOf(a.type) - NAMESPACE_TYPES.indexOf(b.type) || compareInodes(a.inode, b.inode));
+  return [...records].sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type] || compareInodes(a.inode, b.inode));
 }
 
 /**
@@ -186,6 +189,8 @@ export const DEFAULT_COMMAND_MAX_CHARS = 500;
 
 /** Shortens `text` to at most `maxChars` characters, ending with `…` when cut. */
 export function shortenCommand(text: string, maxChars: number): string {
+  // A string never has more characters than UTF-16 units: short ones need no split (the common case).
+  if (text.length <= maxChars) return text;
   const chars = [...text];
   if (chars.length <= maxChars) return text;
   return `${chars.slice(0, Math.max(0, maxChars - 1)).join('')}…`;

@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execaSync } from 'execa';
 import { hostNodeId, resolveOptionValues, type Report } from '@scope-plugins/core';
 import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
@@ -140,6 +143,56 @@ describe('served over the plugin socket, on the real host', () => {
     await test.running.collectNow();
     expect(test.logs.filter((line) => line.includes('collection failed'))).toHaveLength(1);
     expect(test.logs.find((line) => line.includes('collection failed'))).toMatch(/cannot list \/nonexistent-proc/);
+  });
+});
+
+describe('unchanged collections, on a controlled proc tree', () => {
+  let test: TestPlugin | undefined;
+  let root: string | undefined;
+  afterEach(async () => {
+    await test?.stop();
+    test = undefined;
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  async function addProcess(pid: number, net: string) {
+    const dir = join(root!, String(pid));
+    await mkdir(join(dir, 'ns'), { recursive: true });
+    for (const [type, inode] of Object.entries({ mnt: '100', net, uts: '103' })) await symlink(`${type}:[${inode}]`, join(dir, 'ns', type));
+    await writeFile(join(dir, 'cmdline'), `app${pid}\0`);
+  }
+  const stampsOf = (report: Report) => new Set(Object.values(report.Host?.nodes?.[hostNodeId(HOST)]?.latest ?? {}).map((entry) => entry.timestamp));
+
+  it('serves the same rows with the newest collection time while nothing changes, and a change on the next collection', async () => {
+    root = await mkdtemp(join(tmpdir(), 'hn-index-'));
+    await addProcess(7, '101');
+    await addProcess(8, '101');
+    test = await startTestPlugin(plugin, { hostId: HOST, procRoot: root, options: { docker: false, types: 'mnt,net,uts' } });
+    const first = await test.running.collectNow();
+    expect(tableOf(first)).toEqual({
+      [buildRowId('mnt', '100')]: { ns: '100', type: 'mnt', nprocs: '2', pid: '7', user: expect.any(String), command: 'app7' },
+      [buildRowId('net', '101')]: { ns: '101', type: 'net', nprocs: '2', pid: '7', user: expect.any(String), command: 'app7' },
+      [buildRowId('uts', '103')]: { ns: '103', type: 'uts', nprocs: '2', pid: '7', user: expect.any(String), command: 'app7' },
+    });
+    let previous = first;
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const again = await test.running.collectNow();
+      expect(tableOf(again)).toEqual(tableOf(first));
+      // One collection time on every entry, newer than the previous report's.
+      const [stamp] = [...stampsOf(again)];
+      expect(stampsOf(again).size).toBe(1);
+      expect(stamp! > [...stampsOf(previous)][0]!).toBe(true);
+      previous = again;
+    }
+    // A process in a new net namespace: on the next collection, after the quiet ones.
+    await addProcess(9, '201');
+    const changed = tableOf(await test.running.collectNow());
+    expect(changed[buildRowId('net', '201')]).toMatchObject({ nprocs: '1', pid: '9', command: 'app9' });
+    expect(changed[buildRowId('mnt', '100')]).toMatchObject({ nprocs: '3' });
+    // And gone on the one after it exited.
+    await rm(join(root, '9'), { recursive: true });
+    expect(tableOf(await test.running.collectNow())).toEqual(tableOf(first));
   });
 });
 
