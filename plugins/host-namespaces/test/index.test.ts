@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { hostNodeId, resolveOptionValues, type Report } from '@scope-plugins/core';
+import { createLogger, createMetricsHub, hostNodeId, resolveOptionValues, type Report } from '@scope-plugins/core';
 import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
@@ -193,6 +193,16 @@ describe('unchanged collections, on a controlled proc tree', () => {
     // And gone on the one after it exited.
     await rm(join(root, '9'), { recursive: true });
     expect(tableOf(await test.running.collectNow())).toEqual(tableOf(first));
+  });
+
+  it('keeps serving the table, collection after collection, behind core\'s metrics wrapper (--metrics-listen)', async () => {
+    root = await mkdtemp(join(tmpdir(), 'hn-index-'));
+    await addProcess(7, '101');
+    const hub = createMetricsHub(createLogger({ level: 'silent' }));
+    test = await startTestPlugin(hub.instrument(plugin), { hostId: HOST, procRoot: root, options: { docker: false, types: 'mnt,net,uts' } });
+    const first = tableOf(await test.running.collectNow());
+    expect(Object.keys(first)).toHaveLength(3);
+    for (let i = 0; i < 3; i++) expect(tableOf(await test.running.collectNow())).toEqual(first);
   });
 });
 
