@@ -66,10 +66,27 @@ export interface HostSample {
   disks?: DiskRow[];
 }
 
-/** Reads a kept-open file; undefined when it does not exist or the kernel refuses it (PSI disabled with psi=0). */
-function readOptional(file: KernelFile): { text?: string; error?: string } {
+/** A kept file's reader that says once (per file and state) when the file has to go through the thread pool. */
+function createKeptReader(file: KernelFile, path: string, log: Logger): () => Promise<string> {
+  let said: string | undefined;
+  return async () => {
+    const text = await file.read();
+    const fs = file.filesystem() ?? '';
+    // Checked here rather than through log.transition each second: the filesystem changes only on a re-open.
+    if (fs !== said) {
+      said = fs;
+      // Hex: not a filesystem known never to block (lxcfs' FUSE /proc/stat in an LXC container, NFS).
+      if (fs.startsWith('0x')) log.info(`${path} is on a filesystem that could block a read (statfs type ${fs}): read through the thread pool, not synchronously`);
+      else log.debug(`${path} is on ${fs}: read synchronously through a kept descriptor`);
+    }
+    return text;
+  };
+}
+
+/** Reads a kept file; undefined when it does not exist or the kernel refuses it (PSI disabled with psi=0). */
+async function readOptional(read: () => Promise<string>): Promise<{ text?: string; error?: string }> {
   try {
-    return { text: file.read() };
+    return { text: await read() };
   } catch (error) {
     return { error: describeError(error) };
   }
@@ -103,8 +120,8 @@ export async function readBlockDeviceInfo(sysRoot = '/sys'): Promise<Map<string,
 }
 
 /** Reads `<procRoot>/pressure/io`; undefined (one log line per state) when the kernel has no PSI or it cannot be parsed. */
-function readPsiOptional(file: KernelFile, path: string, log: Logger): Psi | undefined {
-  const { text, error } = readOptional(file);
+async function readPsiOptional(read: () => Promise<string>, path: string, log: Logger): Promise<Psi | undefined> {
+  const { text, error } = await readOptional(read);
   if (text === undefined) {
     log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
     return undefined;
@@ -120,8 +137,8 @@ function readPsiOptional(file: KernelFile, path: string, log: Logger): Psi | und
 }
 
 /** Reads `<procRoot>/diskstats`; undefined (one log line per state) when it is missing or cannot be parsed. */
-function readDiskstatsOptional(file: KernelFile, path: string, log: Logger, include: (name: string) => boolean): DiskStat[] | undefined {
-  const { text, error } = readOptional(file);
+async function readDiskstatsOptional(read: () => Promise<string>, path: string, log: Logger, include: (name: string) => boolean): Promise<DiskStat[] | undefined> {
+  const { text, error } = await readOptional(read);
   if (text === undefined) {
     log.transition('diskstats', 'absent', 'warn', `cannot read ${path}; the block device table is left out`, { error });
     return undefined;
@@ -210,6 +227,9 @@ export function createIowaitReader(options: IowaitReaderOptions) {
   const psiPath = join(procRoot, 'pressure', 'io');
   // Kept open between collections and re-read from offset 0: no open/close per second.
   const files = { stat: openKernelFile(statPath), diskstats: openKernelFile(diskstatsPath), psi: openKernelFile(psiPath) };
+  const readStat = createKeptReader(files.stat, statPath, log);
+  const readDiskstats = createKeptReader(files.diskstats, diskstatsPath, log);
+  const readPsi = createKeptReader(files.psi, psiPath, log);
   let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
   const last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
   let clampedBefore = false;
@@ -255,12 +275,12 @@ export function createIowaitReader(options: IowaitReaderOptions) {
     async read(): Promise<HostSample> {
       let statText: string;
       try {
-        statText = files.stat.read();
+        statText = await readStat();
       } catch (error) {
         throw new ScopePluginError('COLLECT_FAILED', `cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
       }
-      const disks = readDiskstatsOptional(files.diskstats, diskstatsPath, log, isShown);
-      const psi = readPsiOptional(files.psi, psiPath, log);
+      const disks = await readDiskstatsOptional(readDiskstats, diskstatsPath, log, isShown);
+      const psi = await readPsiOptional(readPsi, psiPath, log);
       if (disks && !sameDevices(baseline?.disks, disks)) {
         // A device came or went: its size/kind now, not at the next periodic refresh.
         partitions.forget();

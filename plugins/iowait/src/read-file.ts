@@ -11,6 +11,7 @@
  * refused with {@link NotRegularFileError} unless it is a regular file.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { open, statfs } from 'node:fs/promises';
 
 // libuv adds O_CLOEXEC itself.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -93,33 +94,110 @@ export function readKernelTextOptional(path: string): string | undefined {
   }
 }
 
+/**
+ * Filesystems whose regular files a read never waits on for long: procfs and sysfs (the kernel formats the
+ * text on the spot), tmpfs/ramfs (memory), and local disk filesystems (a test's fixture under `--proc-root`).
+ * Magic numbers from linux/magic.h, as `statfs(2)` reports them.
+ */
+const NEVER_BLOCKS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x01021994, 'tmpfs'],
+  [0x858458f6, 'ramfs'],
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x794c7630, 'overlay'],
+]);
+
+/** Files of these never change under a path while it stays mounted: the kept descriptor needs no identity check. */
+const STABLE = new Set(['proc', 'sysfs']);
+
+/** How a kept file is read; decided when it is (re)opened. */
+type Mode =
+  | { kind: 'closed' }
+  | { kind: 'sync'; fd: number; dev: number; ino: number; fsName: string }
+  /** Not a filesystem known never to block (FUSE such as lxcfs' /proc/stat, NFS, 9p): read off the event loop. */
+  | { kind: 'async'; fsType: number };
+
 /** A file re-read every collection: see {@link openKernelFile}. */
 export interface KernelFile {
-  /** The file's current text; throws like `readFileSync` (ENOENT, ...) or {@link NotRegularFileError}. */
-  read(): string;
+  /**
+   * The file's current text: a string when read synchronously, a promise on a filesystem that could block.
+   * Throws (or rejects) like `readFile` (ENOENT, ...) or with {@link NotRegularFileError}.
+   */
+  read(): string | Promise<string>;
+  /** The filesystem the file was last opened on (`proc`, `tmpfs`, ..., or its magic number in hex); undefined while closed. */
+  filesystem(): string | undefined;
   /** Closes the kept descriptor (the next `read()` opens it again). */
   close(): void;
 }
 
+/** One read off the event loop (open O_NONBLOCK, fstat, read, close), for a file on a filesystem that could block. */
+async function readAsync(path: string): Promise<string> {
+  const handle = await open(path, OPEN_FLAGS);
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new NotRegularFileError(path, describeKind(stats));
+    return await handle.readFile('latin1');
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
- * A /proc file read again and again: opened once and kept open, re-read with pread at offset 0 into a
- * buffer kept between reads (a fresh snapshot each time, for seq_file and regular files alike). Before
- * each read the path is `stat`ed: if it vanished or now names another file (a fixture replaced under a
- * test's `--proc-root`, a FIFO put in its place), the kept descriptor is dropped and the path opened
- * again, with the regular-file check.
+ * A /proc file read again and again. When it is opened (first read, or after it vanished or failed), the
+ * filesystem under the path is asked for once, off the event loop (`statfs`, which opens nothing, so not a
+ * FIFO either). On a filesystem that never blocks ({@link NEVER_BLOCKS}; procfs in production) the file is
+ * opened once and kept open, and every read is one synchronous pread at offset 0 into a buffer kept between
+ * reads: a fresh snapshot each time, for seq_file and regular files alike. On procfs and sysfs a path keeps
+ * naming the same file, so that is all; elsewhere (a test's fixture tree) the path is `stat`ed before each
+ * read and, if it vanished or names another file now (a fixture replaced, a FIFO put in its place), the
+ * file is opened again, with the regular-file check. On any other filesystem (lxcfs' FUSE files over
+ * /proc/stat in an LXC container, NFS) every read goes through the thread pool, as a read that could
+ * hang must, with the same regular-file check.
  */
 export function openKernelFile(path: string): KernelFile {
-  let fd: number | undefined;
-  let identity: { dev: number; ino: number } | undefined;
+  let mode: Mode = { kind: 'closed' };
   let buffer: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
   const close = () => {
-    if (fd !== undefined) closeSync(fd);
-    fd = undefined;
-    identity = undefined;
+    if (mode.kind === 'sync') closeSync(mode.fd);
+    mode = { kind: 'closed' };
+  };
+  const readKept = (fd: number): string => {
+    try {
+      const result = readAll(fd, buffer);
+      buffer = result.buffer;
+      return buffer.toString('latin1', 0, result.length);
+    } catch (error) {
+      close();
+      throw error;
+    }
+  };
+  const reopen = async (): Promise<string> => {
+    const { type } = await statfs(path);
+    const name = NEVER_BLOCKS.get(type);
+    if (name === undefined) {
+      mode = { kind: 'async', fsType: type };
+      return readAsync(path);
+    }
+    // Known never to block: from here on everything is synchronous, so nothing can change in between.
+    if (mode.kind === 'sync') closeSync(mode.fd);
+    const opened = openRegular(path);
+    mode = { kind: 'sync', fd: opened.fd, dev: opened.stats.dev, ino: opened.stats.ino, fsName: name };
+    return readKept(opened.fd);
   };
   return {
     read() {
-      if (fd !== undefined) {
+      if (mode.kind === 'async') {
+        return readAsync(path).catch((error: unknown) => {
+          // Decided again at the next read: the path may be on another filesystem when it is back.
+          mode = { kind: 'closed' };
+          throw error;
+        });
+      }
+      if (mode.kind === 'sync' && !STABLE.has(mode.fsName)) {
+        // A local filesystem: stat cannot block, and says whether the path still names the kept file.
         let now: Stats | undefined;
         try {
           now = statSync(path, { throwIfNoEntry: false });
@@ -127,21 +205,14 @@ export function openKernelFile(path: string): KernelFile {
           close();
           throw error;
         }
-        if (!now || now.ino !== identity?.ino || now.dev !== identity.dev) close();
+        if (!now || now.ino !== mode.ino || now.dev !== mode.dev) close();
       }
-      if (fd === undefined) {
-        const opened = openRegular(path);
-        fd = opened.fd;
-        identity = { dev: opened.stats.dev, ino: opened.stats.ino };
-      }
-      try {
-        const result = readAll(fd, buffer);
-        buffer = result.buffer;
-        return buffer.toString('latin1', 0, result.length);
-      } catch (error) {
-        close();
-        throw error;
-      }
+      if (mode.kind === 'sync') return readKept(mode.fd);
+      return reopen();
+    },
+    filesystem() {
+      if (mode.kind === 'closed') return undefined;
+      return mode.kind === 'async' ? `0x${mode.fsType.toString(16)}` : mode.fsName;
     },
     close,
   };

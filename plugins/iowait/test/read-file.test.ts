@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotRegularFileError, openKernelFile, readKernelFileSync, readKernelTextOptional, type KernelFile } from '../src/read-file.js';
 import { parseProcStatTotal } from '../src/parse.js';
 
-// Real files only: the kernel's own /proc files, and FIFOs, directories and regular files made in a temp dir.
+// Real files only: the kernel's own /proc and cgroup files, and FIFOs, directories and regular files made in a temp dir.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ticks = (text: string) => Object.values(parseProcStatTotal(text)).reduce((a, b) => a + b, 0);
@@ -25,6 +25,8 @@ function fifoHasReader(path: string): boolean {
 
 let dir: string;
 let kept: KernelFile | undefined;
+/** `kept.read()` as a promise, whether it answered synchronously or not. */
+const read = async () => kept!.read();
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'iowait-read-'));
 });
@@ -35,22 +37,39 @@ afterEach(async () => {
 });
 
 describe('openKernelFile', () => {
-  it('re-reads /proc/stat through the kept descriptor with fresh counters each time', async () => {
+  it('re-reads /proc/stat synchronously through the kept descriptor, with fresh counters each time', async () => {
     kept = openKernelFile('/proc/stat');
-    const first = kept.read();
+    expect(kept.filesystem()).toBeUndefined();
+    const first = await read();
+    expect(kept.filesystem()).toBe('proc');
     await sleep(120);
+    // Synchronous from the second read on: a string, not a promise.
     const second = kept.read();
+    expect(typeof second).toBe('string');
     // The time base of all CPUs moves with wall time: 120 ms is at least 12 ticks of USER_HZ 100 per CPU.
-    expect(ticks(second)).toBeGreaterThan(ticks(first));
-    expect(second.split('\n')[0]).toMatch(/^cpu\s+\d+/);
+    expect(ticks(second as string)).toBeGreaterThan(ticks(first));
   });
 
-  it('reads a multi-page seq_file whole, as readFileSync does', () => {
+  it('reads a multi-page seq_file whole, as readFileSync does', async () => {
     kept = openKernelFile('/proc/crypto');
     const expected = readFileSync('/proc/crypto', 'latin1');
     expect(expected.length).toBeGreaterThan(4096);
+    expect(await read()).toBe(expected);
     expect(kept.read()).toBe(expected);
-    expect(kept.read()).toBe(expected);
+  });
+
+  it('reads a file on a filesystem not known never to block (cgroupfs) through the thread pool, every time', async () => {
+    const candidates = ['/sys/fs/cgroup/cgroup.controllers', '/sys/fs/cgroup/unified/cgroup.controllers', '/sys/fs/cgroup/cpu/cpu.shares', '/sys/fs/cgroup/memory/memory.limit_in_bytes'];
+    const path = candidates.find((p) => existsSync(p));
+    expect(path, `one of ${candidates.join(', ')}`).toBeDefined();
+    const type = `0x${statfsSync(path!).type.toString(16)}`;
+    expect(['0x63677270', '0x27e0eb']).toContain(type);
+    kept = openKernelFile(path!);
+    expect(await read()).toBe(readFileSync(path!, 'latin1'));
+    expect(kept.filesystem()).toBe(type);
+    const again = kept.read();
+    expect(again).toBeInstanceOf(Promise);
+    expect(await again).toBe(readFileSync(path!, 'latin1'));
   });
 
   it('grows its buffer for a file larger than it, and sees a file rewritten in place or replaced', async () => {
@@ -58,39 +77,40 @@ describe('openKernelFile', () => {
     const big = 'x'.repeat(100_000) + '\nend\n';
     await writeFile(path, big);
     kept = openKernelFile(path);
-    expect(kept.read()).toBe(big);
+    expect(await read()).toBe(big);
+    expect(['tmpfs', 'ext4', 'xfs', 'btrfs', 'overlay']).toContain(kept.filesystem());
     await writeFile(path, 'rewritten in place\n');
     expect(kept.read()).toBe('rewritten in place\n');
     await rm(path);
     await writeFile(path, 'a new file under the same name\n');
-    expect(kept.read()).toBe('a new file under the same name\n');
+    expect(await read()).toBe('a new file under the same name\n');
   });
 
-  it('refuses a FIFO put in the file\'s place at once, holds nothing open, and reads the file again once it is back', async () => {
+  it('refuses a FIFO put in the file\'s place without holding it open, and reads the file again once it is back', async () => {
     const path = join(dir, 'stat');
     await writeFile(path, 'cpu  1 2 3 4\n');
     kept = openKernelFile(path);
-    expect(kept.read()).toBe('cpu  1 2 3 4\n');
+    expect(await read()).toBe('cpu  1 2 3 4\n');
     await rm(path);
     execFileSync('mkfifo', [path]);
     for (let i = 0; i < 3; i++) {
-      expect(() => kept!.read()).toThrow(new NotRegularFileError(path, 'a FIFO'));
+      await expect(read()).rejects.toThrow(new NotRegularFileError(path, 'a FIFO'));
       expect(fifoHasReader(path)).toBe(false);
     }
-    expect(() => kept!.read()).toThrow(`${path} is a FIFO, not a regular file: refused (a read could block)`);
+    await expect(read()).rejects.toThrow(`${path} is a FIFO, not a regular file: refused (a read could block)`);
     await rm(path);
     await writeFile(path, 'cpu  5 6 7 8\n');
-    expect(kept.read()).toBe('cpu  5 6 7 8\n');
+    expect(await read()).toBe('cpu  5 6 7 8\n');
   });
 
   it('says ENOENT for a missing file, and reads it once it appears', async () => {
     const path = join(dir, 'later');
     kept = openKernelFile(path);
-    expect(() => kept!.read()).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    await expect(read()).rejects.toMatchObject({ code: 'ENOENT' });
     await writeFile(path, 'here\n');
-    expect(kept.read()).toBe('here\n');
+    expect(await read()).toBe('here\n');
     await rm(path);
-    expect(() => kept!.read()).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    await expect(read()).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 
