@@ -119,12 +119,18 @@ export async function readBlockDeviceInfo(sysRoot = '/sys'): Promise<Map<string,
   return info;
 }
 
-/** Reads `<procRoot>/pressure/io`; undefined (one log line per state) when the kernel has no PSI or it cannot be parsed. */
-async function readPsiOptional(read: () => Promise<string>, path: string, log: Logger): Promise<Psi | undefined> {
+/** How long a kernel without PSI is left alone before `pressure/io` is tried again (PSI cannot appear at runtime). */
+const PSI_RETRY_MS = 60_000;
+
+/**
+ * Reads `<procRoot>/pressure/io`: the values, or `absent` when it cannot be read (no PSI), or undefined when it
+ * cannot be parsed; one log line per state.
+ */
+async function readPsiOptional(read: () => Promise<string>, path: string, log: Logger): Promise<Psi | 'absent' | undefined> {
   const { text, error } = await readOptional(read);
   if (text === undefined) {
-    log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out`, { error });
-    return undefined;
+    log.transition('psi', 'absent', 'info', `no PSI: ${path} cannot be read (kernel < 4.20, CONFIG_PSI off or booted with psi=0); the PSI rows are left out (tried again once a minute)`, { error });
+    return 'absent';
   }
   try {
     const psi = parsePsi(text);
@@ -233,6 +239,7 @@ export function createIowaitReader(options: IowaitReaderOptions) {
   let baseline: { cpu: CpuTimes; disks: DiskStat[] | undefined; atMs: number } | undefined;
   const last: { cpu?: CpuShares; disks?: DiskRates[] } = {};
   let clampedBefore = false;
+  let psiRetryAtMs = Number.NEGATIVE_INFINITY;
 
   // Devices left out of the table are left out of the parse already.
   const isShown = (name: string): boolean => !options.diskExclude?.test(name) && (options.includePartitions === true || !partitions.isPartition(name));
@@ -280,7 +287,13 @@ export function createIowaitReader(options: IowaitReaderOptions) {
         throw new ScopePluginError('COLLECT_FAILED', `cannot read ${statPath} (is --proc-root right? in a container, mount the host's /proc)`, { cause: error });
       }
       const disks = await readDiskstatsOptional(readDiskstats, diskstatsPath, log, isShown);
-      const psi = await readPsiOptional(readPsi, psiPath, log);
+      let psi: Psi | undefined;
+      // Without PSI (RHEL 8 boots with psi=0) a failed lookup every second would be a thread-pool hop each.
+      if (clock() >= psiRetryAtMs) {
+        const read = await readPsiOptional(readPsi, psiPath, log);
+        if (read === 'absent') psiRetryAtMs = clock() + PSI_RETRY_MS;
+        else psi = read;
+      }
       if (disks && !sameDevices(baseline?.disks, disks)) {
         // A device came or went: its size/kind now, not at the next periodic refresh.
         partitions.forget();

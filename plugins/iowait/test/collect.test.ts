@@ -70,6 +70,20 @@ describe('createIowaitReader', () => {
     expect(logs.filter((l) => / (warn|error) /.test(l))).toEqual([]);
   });
 
+  it('on a kernel without PSI, looks for pressure/io again only once a minute', async () => {
+    const r = reader();
+    await r.read();
+    // It appears (a fixture tree; a real kernel cannot grow PSI at runtime): not looked for within the minute.
+    await put(join(procRoot, 'pressure', 'io'), await fixture('pressure-io-after-dd.txt'));
+    for (const step of [1000, 30_000, 28_000]) {
+      nowMs += step;
+      expect((await r.read()).psi).toBeUndefined();
+    }
+    nowMs += 1000;
+    expect((await r.read()).psi?.some.avg60).toBe(1.08);
+    expect(logs.filter((l) => l.includes('no PSI'))).toHaveLength(1);
+  });
+
   it('reuses the last values for a read right after the previous one (a control\'s re-collect)', async () => {
     const r = reader();
     await r.read();
