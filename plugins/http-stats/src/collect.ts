@@ -1,7 +1,6 @@
-import { statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
-import { join } from 'node:path';
-import { containerNodeId, hostNodeId, processNodeId, type MetadataTemplate, type NodeBuilder, type ReportBuilder, type TopologyBuilder } from '@scope-plugins/core';
+import { containerNodeId, hostNodeId, processNodeId, type MetadataTemplate, type NodeBuilder, type ReportBuilder, type TableRows, type TopologyBuilder } from '@scope-plugins/core';
 import type { ContainerLookup } from './containers.js';
 import type { Excluder } from './exclude.js';
 import type { HttpStats, ProcessHttpStats } from './stats.js';
@@ -56,15 +55,11 @@ export function latencySamplesTemplate(latencyWindowMs: number): MetadataTemplat
 }
 
 /** True while `<procRoot>/<pid>` exists. */
-export async function isProcessAlive(procRoot: string, pid: number): Promise<boolean> {
-  // Synchronous on purpose: a procfs lookup never blocks, and one promise stat per traced process per
-  // collection (a thread-pool round trip each) was the largest share of http-stats' CPU at 1 Hz polling.
-  try {
-    return statSync(join(procRoot, String(pid)), { throwIfNoEntry: false }) !== undefined;
-  } catch {
-    // ENOENT is the answer "exited"; any other error also means we cannot show it as alive.
-    return false;
-  }
+export function isProcessAlive(procRoot: string, pid: number): boolean {
+  // Synchronous on purpose: a procfs lookup never blocks, and this runs for every traced process every
+  // second (a promise stat each, a thread-pool round trip, was once http-stats' largest CPU share).
+  // existsSync is access(2): no Stats object; any error (ENOENT: exited) means we cannot show it as alive.
+  return existsSync(`${procRoot}/${pid}`);
 }
 
 function rate(value: number): number {
@@ -101,8 +96,12 @@ function fillHttpNode(topology: TopologyBuilder, node: NodeBuilder, s: ProcessHt
   if (s.latencyP50Ms !== undefined) node.latest(TOTAL_KEYS.latencyP50, s.latencyP50Ms.toFixed(3));
   if (s.latencyP99Ms !== undefined) node.latest(TOTAL_KEYS.latencyP99, s.latencyP99Ms.toFixed(3));
   const { method, status, total, rate: perSecond } = TABLE_COLUMNS;
-  node.table(METHOD_TABLE_PREFIX, Object.fromEntries([...s.methods].map(([name, c]) => [name, { [method]: name, [total]: c.total, [perSecond]: rate(c.perSecond) }])));
-  node.table(STATUS_TABLE_PREFIX, Object.fromEntries([...s.statuses].map(([code, c]) => [String(code), { [status]: describeStatus(code), [total]: c.total, [perSecond]: rate(c.perSecond) }])));
+  const methods: TableRows = {};
+  for (const [name, c] of s.methods) methods[name] = { [method]: name, [total]: c.total, [perSecond]: rate(c.perSecond) };
+  node.table(METHOD_TABLE_PREFIX, methods);
+  const statuses: TableRows = {};
+  for (const [code, c] of s.statuses) statuses[code] = { [status]: describeStatus(code), [total]: c.total, [perSecond]: rate(c.perSecond) };
+  node.table(STATUS_TABLE_PREFIX, statuses);
 }
 
 /** Adds one process node's metrics, totals and tables. Pure. */
@@ -137,8 +136,10 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
   if (tracer.state !== 'running') return undefined;
   const reported: ProcessHttpStats[] = [];
   const byContainer = new Map<string, number[]>();
+  // The lookups answer from their caches synchronously for a known pid: awaiting only a real promise keeps a
+  // steady collection free of per-process promises (each one also runs core's async hooks).
   for (const pid of sources.stats.pids()) {
-    if (!(await isProcessAlive(sources.procRoot, pid))) {
+    if (!isProcessAlive(sources.procRoot, pid)) {
       // A process seen in a container while it lived keeps counting in that container's sums.
       const container = await sources.containers?.containerOf(pid);
       if (container && !(await sources.excluder?.isExcluded(pid))) sources.stats.retire(pid, container);
@@ -147,7 +148,9 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
       sources.containers?.forget(pid);
       continue;
     }
-    if (await sources.excluder?.isExcluded(pid)) {
+    let excluded = sources.excluder?.isExcluded(pid);
+    if (excluded instanceof Promise) excluded = await excluded;
+    if (excluded) {
       sources.stats.drop(pid);
       continue;
     }
@@ -155,8 +158,13 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
     if (!snapshot) continue;
     buildProcessNode(report, hostId, snapshot);
     reported.push(snapshot);
-    const container = await sources.containers?.containerOf(pid);
-    if (container) byContainer.set(container, [...(byContainer.get(container) ?? []), pid]);
+    let container = sources.containers?.containerOf(pid);
+    if (container instanceof Promise) container = await container;
+    if (container) {
+      const pids = byContainer.get(container);
+      if (pids) pids.push(pid);
+      else byContainer.set(container, [pid]);
+    }
   }
   for (const [container, pids] of byContainer) {
     const sums = sources.stats.snapshotGroup(pids, now, container);

@@ -30,7 +30,8 @@ export function parseExcludeOption(text: string): ExcludeRules {
 
 /** Decides whether a pid's traffic is left out of the report. */
 export interface Excluder {
-  isExcluded(pid: number): Promise<boolean>;
+  /** Answers synchronously once the pid's command is known (cached), so a steady collection awaits nothing. */
+  isExcluded(pid: number): boolean | Promise<boolean>;
   /** Forgets a pid (it exited), so a reused pid is looked up afresh. */
   forget(pid: number): void;
 }
@@ -42,17 +43,19 @@ export interface Excluder {
 export function createExcluder(procRoot: string, rules: ExcludeRules = { pids: new Set(), commands: new Set() }): Excluder {
   const byCommand = new Map<number, boolean>();
   return {
-    async isExcluded(pid) {
+    isExcluded(pid) {
       if (rules.pids.has(pid)) return true;
       if (rules.commands.size === 0) return false;
-      let excluded = byCommand.get(pid);
-      if (excluded === undefined) {
-        // An unreadable comm (the process just exited) matches no name; the next collection drops the pid anyway.
-        const comm = await readFile(join(procRoot, String(pid), 'comm'), 'utf8').catch(() => '');
-        excluded = rules.commands.has(comm.trim());
+      const known = byCommand.get(pid);
+      if (known !== undefined) return known;
+      // An unreadable comm (the process just exited) matches no name; the next collection drops the pid anyway.
+      return readFile(join(procRoot, String(pid), 'comm'), 'utf8').then(
+        (comm) => rules.commands.has(comm.trim()),
+        () => false,
+      ).then((excluded) => {
         byCommand.set(pid, excluded);
-      }
-      return excluded;
+        return excluded;
+      });
     },
     forget(pid) {
       byCommand.delete(pid);

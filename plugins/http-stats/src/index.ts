@@ -19,7 +19,7 @@ export { SELF_TEST_REQUESTS, startSelfTest, type SelfTest } from './self-test.js
 
 export { HTTP_METHODS, latencyBucketRange, parseTracerLine, type PidCount, type TracerEvent, type TracerParseError } from './parse.js';
 export { createHttpStats, percentileFromBuckets, type CountAndRate, type HttpStats, type HttpStatsOptions, type ProcessHttpStats } from './stats.js';
-export { createTracer, type Tracer, type TracerOptions, type TracerStatus } from './tracer.js';
+export { BPFTRACE_GLIBC_TUNABLES, createTracer, type Tracer, type TracerOptions, type TracerStatus } from './tracer.js';
 export {
   CAPABILITIES,
   PREFLIGHT_PROBLEMS,

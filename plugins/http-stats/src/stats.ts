@@ -124,21 +124,37 @@ function bump(counter: Counter, count: number, atMs: number, windowMs: number): 
  * the rank, interpolated linearly. Pure; exported for tests.
  */
 export function percentileFromBuckets(buckets: Array<{ bucketUs: number; count: number }>, quantile: number): number | undefined {
-  if (!(quantile > 0 && quantile <= 1)) throw new TypeError(`quantile must be in (0, 1], got ${quantile}`);
   const merged = new Map<number, number>();
   for (const b of buckets) if (b.count > 0) merged.set(b.bucketUs, (merged.get(b.bucketUs) ?? 0) + b.count);
-  const total = [...merged.values()].reduce((a, b) => a + b, 0);
-  if (total === 0) return undefined;
-  const rank = quantile * total;
-  let seen = 0;
-  for (const [bucketUs, count] of [...merged.entries()].sort((a, b) => a[0] - b[0])) {
-    if (seen + count >= rank) {
-      const { lowUs, highUs } = latencyBucketRange(bucketUs);
-      return lowUs + ((rank - seen) / count) * (highUs - lowUs);
+  return percentilesOfHistogram(merged, [quantile])[0];
+}
+
+/**
+ * Several percentiles of one histogram (bucket lower bound µs → count) in one sorted pass, each as
+ * {@link percentileFromBuckets} computes it; undefined for each when the histogram is empty.
+ */
+function percentilesOfHistogram(histogram: ReadonlyMap<number, number>, quantiles: readonly number[]): Array<number | undefined> {
+  for (const q of quantiles) if (!(q > 0 && q <= 1)) throw new TypeError(`quantile must be in (0, 1], got ${q}`);
+  let total = 0;
+  for (const count of histogram.values()) if (count > 0) total += count;
+  const out: Array<number | undefined> = quantiles.map(() => undefined);
+  if (total === 0) return out;
+  const sorted = [...histogram.keys()].sort((a, b) => a - b);
+  for (const [i, q] of quantiles.entries()) {
+    const rank = q * total;
+    let seen = 0;
+    for (const bucketUs of sorted) {
+      const count = histogram.get(bucketUs)!;
+      if (count <= 0) continue;
+      if (seen + count >= rank) {
+        const { lowUs, highUs } = latencyBucketRange(bucketUs);
+        out[i] = lowUs + ((rank - seen) / count) * (highUs - lowUs);
+        break;
+      }
+      seen += count;
     }
-    seen += count;
   }
-  return undefined;
+  return out;
 }
 
 /** Creates empty {@link HttpStats}. Counts only ever grow, so rates are never negative. */
@@ -159,13 +175,21 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
     return s;
   };
 
-  const rateOf = (counter: Counter, nowMs: number): CountAndRate => {
-    const oldest = nowMs - rateWindowMs;
-    // Read-only: pruning happens when counts are added, so a snapshot never changes the state.
-    const sum = counter.recent.reduce((a, e) => (e.atMs > oldest ? a + e.count : a), 0);
+  /** Seconds of the rate window actually watched at `nowMs`. */
+  const watchedSeconds = (nowMs: number): number => {
     // Right after (re)start the window is only partly watched; never divide by less than a second.
     const watchedMs = Math.max(1000, Math.min(rateWindowMs, startedMs === undefined ? rateWindowMs : nowMs - startedMs));
-    return { total: counter.total, perSecond: sum / (watchedMs / 1000) };
+    return watchedMs / 1000;
+  };
+
+  /** Adds a counter's total and current rate into `into` (read-only: pruning happens when counts are added). */
+  const addRate = (into: CountAndRate, counter: Counter, nowMs: number, seconds: number): CountAndRate => {
+    const oldest = nowMs - rateWindowMs;
+    let sum = 0;
+    for (const e of counter.recent) if (e.atMs > oldest) sum += e.count;
+    into.total += counter.total;
+    into.perSecond += sum / seconds;
+    return into;
   };
 
   return {
@@ -242,32 +266,58 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
     },
   };
 
+  /**
+   * Plain loops, no intermediate arrays: this runs for every traced process every second, and at 1 Hz its
+   * garbage (not its arithmetic) was most of the cost. Sums run in the same order as a reduce would, so a
+   * group's numbers are exactly the sums of its members'.
+   */
   function snapshotOf(pids: readonly number[], now: Date, extra?: ProcessState): ProcessHttpStats | undefined {
-    const states = pids.map((pid) => processes.get(pid)).filter((s): s is ProcessState => s !== undefined);
+    const states: ProcessState[] = [];
+    for (const pid of pids) {
+      const s = processes.get(pid);
+      if (s) states.push(s);
+    }
     if (extra) states.push(extra);
     if (states.length === 0) return undefined;
     const nowMs = now.getTime();
-    const sum = (counters: Counter[]): CountAndRate =>
-      counters.map((c) => rateOf(c, nowMs)).reduce((a, r) => ({ total: a.total + r.total, perSecond: a.perSecond + r.perSecond }), { total: 0, perSecond: 0 });
-    const merge = <K>(maps: Array<Map<K, Counter>>): Map<K, Counter[]> => {
-      const out = new Map<K, Counter[]>();
-      for (const map of maps) for (const [key, counter] of map) out.set(key, [...(out.get(key) ?? []), counter]);
-      return out;
+    const requests = { total: 0, perSecond: 0 };
+    const responses = { total: 0, perSecond: 0 };
+    const statuses = new Map<number, CountAndRate>();
+    const methods = new Map<string, CountAndRate>();
+    const seconds = watchedSeconds(nowMs);
+    const addRates = <K>(into: Map<K, CountAndRate>, from: Map<K, Counter>) => {
+      for (const [key, counter] of from) {
+        const target = into.get(key);
+        if (target) addRate(target, counter, nowMs, seconds);
+        else into.set(key, addRate({ total: 0, perSecond: 0 }, counter, nowMs, seconds));
+      }
     };
     // Percentiles over the union of every process's buckets: a container's latency is that of all its responses.
-    const latency = states.flatMap((s) => s.latency.filter((e) => e.atMs > nowMs - latencyWindowMs));
-    const p50 = percentileFromBuckets(latency, 0.5);
-    const p99 = percentileFromBuckets(latency, 0.99);
+    const histogram = new Map<number, number>();
+    let latencySamples = 0;
+    const oldestLatencyMs = nowMs - latencyWindowMs;
+    for (const s of states) {
+      addRate(requests, s.requests, nowMs, seconds);
+      addRate(responses, s.responses, nowMs, seconds);
+      addRates(statuses, s.statuses);
+      addRates(methods, s.methods);
+      for (const e of s.latency) {
+        if (e.atMs <= oldestLatencyMs) continue;
+        latencySamples += e.count;
+        histogram.set(e.bucketUs, (histogram.get(e.bucketUs) ?? 0) + e.count);
+      }
+    }
+    const [p50, p99] = percentilesOfHistogram(histogram, [0.5, 0.99]);
     return {
       pid: pids[0]!,
-      requests: sum(states.map((s) => s.requests)),
-      responses: sum(states.map((s) => s.responses)),
-      statuses: new Map([...merge(states.map((s) => s.statuses))].sort((a, b) => a[0] - b[0]).map(([code, c]) => [code, sum(c)])),
+      requests,
+      responses,
+      statuses: statuses.size > 1 ? new Map([...statuses].sort((a, b) => a[0] - b[0])) : statuses,
       // Code-unit order, not localeCompare: method names are ASCII tokens, and any collator maps ~2.7 MiB of ICU data.
-      methods: new Map([...merge(states.map((s) => s.methods))].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([name, c]) => [name, sum(c)])),
+      methods: methods.size > 1 ? new Map([...methods].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) : methods,
       latencyP50Ms: p50 === undefined ? undefined : p50 / 1000,
       latencyP99Ms: p99 === undefined ? undefined : p99 / 1000,
-      latencySamples: latency.reduce((a, e) => a + e.count, 0),
+      latencySamples,
       latencyTotals: states.length === 1 ? states[0]!.latencyTotals : mergeTotals(states.map((s) => s.latencyTotals)),
     };
   }

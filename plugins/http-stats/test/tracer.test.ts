@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@scope-plugins/core';
 import { BPF_PROGRAM_PATH } from '../src/index.js';
 import type { TracerEvent } from '../src/parse.js';
-import { createTracer, type Tracer } from '../src/tracer.js';
+import { BPFTRACE_GLIBC_TUNABLES, createTracer, type Tracer } from '../src/tracer.js';
 import { checkTracer, requireTracer, runLoad, startServer } from './helpers.js';
 
 const tracer = await checkTracer();
@@ -55,6 +55,12 @@ describe.sequential('createTracer with real bpftrace', () => {
     await until(() => tracer.status().state === 'running', 20_000, 'bpftrace to attach');
     const first = tracer.status();
     expect(first).toMatchObject({ state: 'running', starts: 1 });
+    // bpftrace runs with the malloc settings that return its compiler's freed memory (README, performance).
+    const environ = (await readFile(`/proc/${first.pid}/environ`, 'utf8')).split('\0');
+    // glibc shortens the variable in place once it has read it: compare what is left with what was passed.
+    const tunables = environ.find((e) => e.startsWith('GLIBC_TUNABLES='))?.slice('GLIBC_TUNABLES='.length);
+    expect(tunables).toBeTruthy();
+    expect((process.env['GLIBC_TUNABLES'] ?? BPFTRACE_GLIBC_TUNABLES).startsWith(tunables!)).toBe(true);
 
     const server = await startServer('node');
     cleanups.push(() => server.stop());
