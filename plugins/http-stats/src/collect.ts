@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
-import { containerNodeId, hostNodeId, processNodeId, type MetadataTemplate, type NodeBuilder, type ReportBuilder, type TableRows, type TopologyBuilder } from '@scope-plugins/core';
+import { UNCHANGED, containerNodeId, hostNodeId, processNodeId, type MetadataTemplate, type NodeBuilder, type ReportBuilder, type TableRows, type TopologyBuilder } from '@scope-plugins/core';
 import type { ContainerLookup } from './containers.js';
 import type { Excluder } from './exclude.js';
 import type { HttpStats, ProcessHttpStats } from './stats.js';
 import type { TracerStatus } from './tracer.js';
+import type { UnchangedCheck } from './unchanged.js';
 
 /** Latest key of the tracer's state on the host node. */
 export const TRACER_KEY = 'http_stats_tracer';
@@ -46,6 +47,8 @@ export interface CollectSources {
   containers?: ContainerLookup;
   /** The latency window, named in the label of the responses the percentiles cover. @default 60000 */
   latencyWindowMs?: number;
+  /** When given, a collection that would rebuild the last report returns UNCHANGED instead. @default always build */
+  unchanged?: UnchangedCheck;
 }
 
 /** The metadata template of the number of responses behind the latency percentiles, naming the window. */
@@ -122,18 +125,32 @@ export function buildContainerNode(report: ReportBuilder, containerId: string, s
  * Fills the report: the tracer's state on the host node and, while the tracer runs, a process node
  * for every traced process that still exists (an exited one is forgotten: its node and rates go away)
  * and is not excluded, and a container node for every container holding such processes.
- * Returns the process stats it reported (for the metrics), or undefined while the tracer is not running.
+ * Returns the process stats it reported (for the metrics), undefined while the tracer is not running, or
+ * UNCHANGED (report left empty) when `sources.unchanged` says the last report still holds.
  */
-export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<ProcessHttpStats[] | undefined> {
+export async function collectHttpStats(report: ReportBuilder, hostId: string, now: Date, sources: CollectSources): Promise<ProcessHttpStats[] | undefined | typeof UNCHANGED> {
   const tracer = sources.tracerStatus();
-  const host = report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, describeTracer(tracer));
   const tls = sources.tlsTracerStatuses?.() ?? [];
-  host.latest(TLS_TRACER_KEY, tls.length === 0 ? 'none' : tls.map((t) => `${t.library}: ${describeTracer(t.status)}`).join('; '));
+  const tracerLine = describeTracer(tracer);
+  const tlsLine = tls.length === 0 ? 'none' : tls.map((t) => `${t.library}: ${describeTracer(t.status)}`).join('; ');
+  const hostLines = `${tracerLine}\n${tlsLine}`;
+  // An excluded process's pid can come back as another process: it is counted again once the excluded one exited.
+  for (const pid of sources.stats.ignoredPids()) {
+    if (isProcessAlive(sources.procRoot, pid)) continue;
+    sources.stats.unignore(pid);
+    sources.excluder?.forget(pid);
+    sources.containers?.forget(pid);
+  }
+  if (sources.unchanged?.isUnchanged(now, hostLines, (pid) => isProcessAlive(sources.procRoot, pid))) return UNCHANGED;
+  report.topology('Host').node(hostNodeId(hostId)).latest(TRACER_KEY, tracerLine).latest(TLS_TRACER_KEY, tlsLine);
   if (sources.latencyWindowMs !== undefined && sources.latencyWindowMs !== 60_000) {
     for (const key of ['Process', 'Container'] as const) report.topology(key).metadataTemplate(latencySamplesTemplate(sources.latencyWindowMs));
   }
   // Without a running tracer the counts would silently stop: show no process nodes rather than stale ones.
-  if (tracer.state !== 'running') return undefined;
+  if (tracer.state !== 'running') {
+    sources.unchanged?.built(now, hostLines);
+    return undefined;
+  }
   const reported: ProcessHttpStats[] = [];
   const byContainer = new Map<string, number[]>();
   // The lookups answer from their caches synchronously for a known pid: awaiting only a real promise keeps a
@@ -151,7 +168,8 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
     let excluded = sources.excluder?.isExcluded(pid);
     if (excluded instanceof Promise) excluded = await excluded;
     if (excluded) {
-      sources.stats.drop(pid);
+      // Its next counts are dropped as they arrive, so an excluded busy process (dockerd) changes no report.
+      sources.stats.ignore(pid);
       continue;
     }
     const snapshot = sources.stats.snapshot(pid, now);
@@ -172,5 +190,6 @@ export async function collectHttpStats(report: ReportBuilder, hostId: string, no
   }
   // Retained counts live as long as the container has a live traced process: then it is still there.
   for (const group of sources.stats.groups()) if (!byContainer.has(group)) sources.stats.dropGroup(group);
+  sources.unchanged?.built(now, hostLines);
   return reported;
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { definePlugin, type OptionSchema, type TopologyTemplates } from '@scope-plugins/core';
+import { UNCHANGED, definePlugin, type OptionSchema, type TopologyTemplates } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { composeTracerProgram } from './program.js';
 import { planTlsTracing } from './tls-plan.js';
@@ -12,6 +12,7 @@ import { createHttpStats } from './stats.js';
 import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './metrics.js';
 import { resolveTlsLibraries } from './tls.js';
 import { createTracer } from './tracer.js';
+import { createUnchangedCheck } from './unchanged.js';
 export { LIBRARY_PLACEHOLDER, composeTracerProgram, isAttachablePath } from './program.js';
 export { followTracerOutput, type TracerOutputHandlers } from './tracer-output.js';
 export { planTlsTracing, type TlsPlan } from './tls-plan.js';
@@ -63,6 +64,7 @@ export {
   type CollectSources,
 } from './collect.js';
 export { createContainerLookup, type ContainerLookup } from './containers.js';
+export { createUnchangedCheck, type UnchangedCheck } from './unchanged.js';
 export { createExcluder, parseExcludeOption, type ExcludeRules, type Excluder } from './exclude.js';
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
@@ -212,8 +214,11 @@ export const plugin = definePlugin({
       onEnded: (ended) => tls.onTracerEnded(ended),
     });
     const metricsRecorder = createHttpStatsMetricsRecorder(ctx.procRoot);
+    const unchanged = createUnchangedCheck(stats);
     return {
-      collect: async ({ report, now, hostId, metrics }) => {
+      collect: async ({ report, now, hostId, metrics, warmup }) => {
+        // Core drops a warm-up's report, and its metrics wrapper builds on every collection: neither may be referred to.
+        if (warmup || metrics) unchanged.forget();
         const reported = await collectHttpStats(report, hostId, now, {
           procRoot: ctx.procRoot,
           stats,
@@ -222,8 +227,11 @@ export const plugin = definePlugin({
           excluder,
           containers,
           latencyWindowMs,
+          ...(warmup || metrics ? {} : { unchanged }),
         });
+        if (reported === UNCHANGED) return UNCHANGED;
         await metricsRecorder.record(metrics, reported);
+        return undefined;
       },
       close: async () => {
         await tracer.stop();

@@ -41,6 +41,15 @@ export interface HttpStats {
   markStarted(at: Date): void;
   /** Pids with any data. */
   pids(): number[];
+  /**
+   * Forgets a process and drops its future counts until {@link unignore} (an excluded process: its traffic then
+   * neither costs a state nor counts as a change).
+   */
+  ignore(pid: number): void;
+  /** Counts a process again (an ignored process exited: its pid may come back as another process). */
+  unignore(pid: number): void;
+  /** The ignored pids. */
+  ignoredPids(): number[];
   /** Forgets a process (it exited). */
   drop(pid: number): void;
   /** The stats of one process at `now`. */
@@ -59,6 +68,13 @@ export interface HttpStats {
   dropGroup(group: string): void;
   /** Groups with retained counts. */
   groups(): string[];
+  /** Grows with every change of the counts (new counts, a process dropped or retired, a group dropped, a restart). */
+  version(): number;
+  /**
+   * From this time on every snapshot stays as it is until the next change ({@link version}): the newest counts
+   * have left both windows, so rates are 0 and no latency is in the window. Before any count: minus infinity.
+   */
+  quietFromMs(): number;
 }
 
 interface Counter {
@@ -73,6 +89,8 @@ interface ProcessState {
   methods: Map<string, Counter>;
   latency: Array<{ atMs: number; bucketUs: number; count: number }>;
   latencyTotals: Map<number, number>;
+  /** Time of the newest count (minus infinity before any). */
+  newestMs: number;
 }
 
 function mergeCounter(into: Counter, from: Counter): void {
@@ -163,8 +181,10 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
   const latencyWindowMs = validateWindow('latencyWindowMs', options.latencyWindowMs ?? 60_000);
   const processes = new Map<number, ProcessState>();
   const retained = new Map<string, ProcessState>();
-  const emptyState = (): ProcessState => ({ requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [], latencyTotals: new Map() });
+  const emptyState = (): ProcessState => ({ requests: newCounter(), responses: newCounter(), statuses: new Map(), methods: new Map(), latency: [], latencyTotals: new Map(), newestMs: Number.NEGATIVE_INFINITY });
   let startedMs: number | undefined;
+  let version = 0;
+  const ignored = new Set<number>();
 
   const state = (pid: number): ProcessState => {
     let s = processes.get(pid);
@@ -195,10 +215,16 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
   return {
     add(event, at) {
       const atMs = at.getTime();
+      let counted = false;
       switch (event.kind) {
         case 'requests':
           for (const e of event.entries) {
+            if (ignored.has(e.pid)) continue;
+            counted = true;
             const s = state(e.pid);
+            s.newestMs = Math.max(s.newestMs, atMs);
+            s.newestMs = Math.max(s.newestMs, atMs);
+            s.newestMs = Math.max(s.newestMs, atMs);
             bump(s.requests, e.count, atMs, rateWindowMs);
             let m = s.methods.get(e.method);
             if (!m) s.methods.set(e.method, (m = newCounter()));
@@ -207,6 +233,8 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
           break;
         case 'responses':
           for (const e of event.entries) {
+            if (ignored.has(e.pid)) continue;
+            counted = true;
             const s = state(e.pid);
             bump(s.responses, e.count, atMs, rateWindowMs);
             let c = s.statuses.get(e.status);
@@ -216,6 +244,8 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
           break;
         case 'latency':
           for (const e of event.entries) {
+            if (ignored.has(e.pid)) continue;
+            counted = true;
             const s = state(e.pid);
             s.latency.push({ atMs, bucketUs: e.bucketUs, count: e.count });
             if (s.latency[0]!.atMs <= atMs - latencyWindowMs) s.latency = s.latency.filter((entry) => entry.atMs > atMs - latencyWindowMs);
@@ -226,14 +256,17 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
         default:
           break;
       }
+      if (counted) version++;
     },
     markStarted(at) {
+      version++;
       startedMs = at.getTime();
     },
     pids() {
       return [...processes.keys()].sort((a, b) => a - b);
     },
     drop(pid) {
+      version++;
       processes.delete(pid);
     },
     snapshot(pid, now) {
@@ -243,6 +276,7 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       return snapshotOf(pids, now, group === undefined ? undefined : retained.get(group));
     },
     retire(pid, group) {
+      version++;
       const s = processes.get(pid);
       if (!s) return;
       processes.delete(pid);
@@ -257,12 +291,35 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       // A group outlives many processes: keep only what its windows can still read (reads never prune).
       for (const counter of [target.requests, target.responses, ...target.statuses.values(), ...target.methods.values()]) counter.recent = withinWindow(counter.recent, rateWindowMs);
       target.latency = withinWindow(target.latency, latencyWindowMs);
+      target.newestMs = Math.max(target.newestMs, s.newestMs);
     },
     dropGroup(group) {
+      version++;
       retained.delete(group);
     },
     groups() {
       return [...retained.keys()].sort();
+    },
+    version() {
+      return version;
+    },
+    ignore(pid) {
+      if (processes.has(pid)) version++;
+      processes.delete(pid);
+      ignored.add(pid);
+    },
+    unignore(pid) {
+      ignored.delete(pid);
+    },
+    ignoredPids() {
+      return [...ignored];
+    },
+    quietFromMs() {
+      // Only the states still held count: a dropped or ignored process's counts are in no snapshot.
+      let newestMs = Number.NEGATIVE_INFINITY;
+      for (const s of processes.values()) newestMs = Math.max(newestMs, s.newestMs);
+      for (const s of retained.values()) newestMs = Math.max(newestMs, s.newestMs);
+      return newestMs + Math.max(rateWindowMs, latencyWindowMs);
     },
   };
 
