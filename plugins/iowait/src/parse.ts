@@ -2,6 +2,7 @@
  * Pure parsers and arithmetic for /proc/stat, /proc/pressure/io and /proc/diskstats.
  * Text in, typed records out; nothing here touches the host.
  */
+import { LineFields } from './fields.js';
 
 /** Names of the cpu time fields of /proc/stat, in file order (proc(5)). */
 export const CPU_TIME_FIELDS = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal', 'guest', 'guestNice'] as const;
@@ -57,18 +58,29 @@ function parseCpuTimes(name: string, rest: string, line: string): CpuTimes {
   return times;
 }
 
-const AGGREGATE_CPU_LINE = /^[ \t]*cpu[ \t]+(.*)$/m;
+// Reused by the per-second parsers below (they run to completion, one at a time).
+const fields = new LineFields();
 
 /**
  * Only the aggregate `cpu` line of /proc/stat, equal to `parseProcStat(text).total`: what the plugin uses,
  * without splitting the per-CPU, interrupt and softirq lines it would throw away (a large host's file is
- * tens of KiB). Throws like {@link parseProcStat} when the line is missing or malformed.
+ * tens of KiB), and without a string per field. Throws like {@link parseProcStat} when the line is missing
+ * or malformed.
  */
 export function parseProcStatTotal(text: string): CpuTimes {
-  const match = AGGREGATE_CPU_LINE.exec(text);
-  if (!match) throw new Error('/proc/stat has no aggregate "cpu" line');
-  const line = match[0];
-  return parseCpuTimes('cpu', (match[1] ?? '').trim(), line.trim());
+  for (let from = 0; from <= text.length; ) {
+    let to = text.indexOf('\n', from);
+    if (to === -1) to = text.length;
+    if (fields.scan(text, from, to) > 0 && fields.is(0, 'cpu')) {
+      const count = fields.count - 1;
+      // user, nice, system, idle exist on every kernel; iowait since 2.5.41, steal 2.6.11, guest 2.6.24, guest_nice 2.6.33.
+      if (count < 4) throw new Error(`/proc/stat line ${JSON.stringify(text.slice(from, to).trim())}: expected at least 4 cpu time fields, got ${count}`);
+      const value = (i: number) => (i < count ? fields.counter(i + 1, '/proc/stat cpu', CPU_TIME_FIELDS[i]!) : 0);
+      return { user: value(0), nice: value(1), system: value(2), idle: value(3), iowait: value(4), irq: value(5), softirq: value(6), steal: value(7), guest: value(8), guestNice: value(9) };
+    }
+    from = to + 1;
+  }
+  throw new Error('/proc/stat has no aggregate "cpu" line');
 }
 
 /** Shares of cpu time between two /proc/stat reads, in percent of the time base (all fields but guest and guest_nice). */
@@ -96,7 +108,8 @@ export function computeCpuShares(prev: CpuTimes, next: CpuTimes): CpuShares | un
   }
   const totalTicks = TOTAL_FIELDS.reduce((sum, field) => sum + delta[field], 0);
   if (totalTicks <= 0) return undefined;
-  const percent = Object.fromEntries(CPU_TIME_FIELDS.map((field) => [field, Math.min(100, (delta[field] / totalTicks) * 100)])) as CpuTimes;
+  const percent = {} as CpuTimes;
+  for (const field of CPU_TIME_FIELDS) percent[field] = Math.min(100, (delta[field] / totalTicks) * 100);
   return { percent, totalTicks, clamped };
 }
 
@@ -114,33 +127,43 @@ export interface Psi {
   full?: PsiLine;
 }
 
-function parsePsiNumber(fields: Map<string, string>, key: string, line: string): number {
-  const text = fields.get(key);
-  const value = text === undefined ? Number.NaN : Number(text);
-  if (text === undefined || text === '' || !Number.isFinite(value) || value < 0) {
-    throw new Error(`PSI line ${JSON.stringify(line)}: ${key} is ${text === undefined ? 'missing' : `not a number (${JSON.stringify(text)})`}`);
+const PSI_KEYS = ['avg10=', 'avg60=', 'avg300=', 'total='] as const;
+
+/** One PSI line's values from the fields just scanned (`key=value` after the kind); `text[from, to)` is the line, for errors. */
+function parsePsiLine(text: string, from: number, to: number): PsiLine {
+  const values: number[] = [];
+  for (const [k, key] of PSI_KEYS.entries()) {
+    // The last `key=` wins, as a map of the pairs would have it.
+    let found: string | undefined;
+    for (let i = fields.count - 1; i >= 1 && found === undefined; i--) {
+      if (fields.startsWith(i, key)) found = fields.rest(i, key.length);
+    }
+    const value = found === undefined ? Number.NaN : Number(found);
+    if (found === undefined || found === '' || !Number.isFinite(value) || value < 0) {
+      const line = text.slice(from, to).trim();
+      throw new Error(`PSI line ${JSON.stringify(line)}: ${key.slice(0, -1)} is ${found === undefined ? 'missing' : `not a number (${JSON.stringify(found)})`}`);
+    }
+    values[k] = value;
   }
-  return value;
+  return { avg10: values[0]!, avg60: values[1]!, avg300: values[2]!, totalUs: values[3]! };
 }
 
 /** Parses a /proc/pressure/* file; throws an Error naming the bad line. */
 export function parsePsi(text: string): Psi {
-  const lines: Partial<Record<'some' | 'full', PsiLine>> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '') continue;
-    const [kind, ...pairs] = line.split(/\s+/);
-    if (kind !== 'some' && kind !== 'full') throw new Error(`PSI line ${JSON.stringify(line)}: expected "some" or "full" first`);
-    const fields = new Map(pairs.map((pair) => pair.split('=', 2) as [string, string]));
-    lines[kind] = {
-      avg10: parsePsiNumber(fields, 'avg10', line),
-      avg60: parsePsiNumber(fields, 'avg60', line),
-      avg300: parsePsiNumber(fields, 'avg300', line),
-      totalUs: parsePsiNumber(fields, 'total', line),
-    };
+  let some: PsiLine | undefined;
+  let full: PsiLine | undefined;
+  for (let from = 0; from <= text.length; ) {
+    let to = text.indexOf('\n', from);
+    if (to === -1) to = text.length;
+    const lineFrom = from;
+    from = to + 1;
+    if (fields.scan(text, lineFrom, to) === 0) continue;
+    if (fields.is(0, 'some')) some = parsePsiLine(text, lineFrom, to);
+    else if (fields.is(0, 'full')) full = parsePsiLine(text, lineFrom, to);
+    else throw new Error(`PSI line ${JSON.stringify(text.slice(lineFrom, to).trim())}: expected "some" or "full" first`);
   }
-  if (!lines.some) throw new Error('PSI file has no "some" line');
-  return lines.full ? { some: lines.some, full: lines.full } : { some: lines.some };
+  if (!some) throw new Error('PSI file has no "some" line');
+  return full ? { some, full } : { some };
 }
 
 /** Cumulative counters of one /proc/diskstats line (Documentation/admin-guide/iostats.rst). */
@@ -182,46 +205,43 @@ const DISKSTAT_FIELDS = [
   'discardMs',
 ] as const;
 
-/** major, minor and the device name at the start of a /proc/diskstats line. */
-const DISKSTATS_NAME = /^\s*\d+\s+\d+\s+(\S+)/;
-
 /**
  * Parses /proc/diskstats (14, 18 or 20 fields a line); throws an Error naming the bad line. With `include`,
- * lines of other devices are skipped before their counters are split (a host with dozens of loop devices
- * pays only for the disks it shows).
+ * lines of other devices are skipped before their counters are read (a host with dozens of loop devices
+ * pays only for the disks it shows). Fields are read in place (see fields.ts): one string per device, its name.
  */
 export function parseDiskstats(text: string, include?: (name: string) => boolean): DiskStat[] {
   const out: DiskStat[] = [];
-  for (const raw of text.split('\n')) {
-    if (include) {
-      const name = DISKSTATS_NAME.exec(raw)?.[1];
-      if (name !== undefined && !include(name)) continue;
-    }
-    const line = raw.trim();
-    if (line === '') continue;
-    const parts = line.split(/\s+/);
-    if (parts.length < 14) throw new Error(`/proc/diskstats line ${JSON.stringify(line)}: expected at least 14 fields, got ${parts.length}`);
-    const [major, minor, name, ...counters] = parts as [string, string, string, ...string[]];
-    const values = Object.fromEntries(
-      DISKSTAT_FIELDS.map((field, i) => [field, counters[i] === undefined ? 0 : parseCounter(counters[i], `/proc/diskstats ${name} ${field}`)]),
-    ) as Record<(typeof DISKSTAT_FIELDS)[number], number>;
+  for (let from = 0; from <= text.length; ) {
+    let to = text.indexOf('\n', from);
+    if (to === -1) to = text.length;
+    const count = fields.scan(text, from, to);
+    const lineFrom = from;
+    from = to + 1;
+    if (count === 0) continue;
+    const name = count >= 3 ? fields.text(2) : undefined;
+    if (include && name !== undefined && !include(name)) continue;
+    if (count < 14) throw new Error(`/proc/diskstats line ${JSON.stringify(text.slice(lineFrom, to).trim())}: expected at least 14 fields, got ${count}`);
+    const context = `/proc/diskstats ${name}`;
+    // Every counter is checked, in file order, before major and minor (as the field-by-field parse did).
+    const values = DISKSTAT_FIELDS.map((field, i) => (3 + i < count ? fields.counter(3 + i, context, field) : 0));
     out.push({
-      major: parseCounter(major, `/proc/diskstats ${name} major`),
-      minor: parseCounter(minor, `/proc/diskstats ${name} minor`),
-      name,
-      readsCompleted: values.readsCompleted,
-      readsMerged: values.readsMerged,
-      sectorsRead: values.sectorsRead,
-      readMs: values.readMs,
-      writesCompleted: values.writesCompleted,
-      writesMerged: values.writesMerged,
-      sectorsWritten: values.sectorsWritten,
-      writeMs: values.writeMs,
-      inFlight: values.inFlight,
-      ioMs: values.ioMs,
-      weightedIoMs: values.weightedIoMs,
-      discardsCompleted: values.discardsCompleted,
-      discardMs: values.discardMs,
+      major: fields.counter(0, context, 'major'),
+      minor: fields.counter(1, context, 'minor'),
+      name: name!,
+      readsCompleted: values[0]!,
+      readsMerged: values[1]!,
+      sectorsRead: values[2]!,
+      readMs: values[3]!,
+      writesCompleted: values[4]!,
+      writesMerged: values[5]!,
+      sectorsWritten: values[6]!,
+      writeMs: values[7]!,
+      inFlight: values[8]!,
+      ioMs: values[9]!,
+      weightedIoMs: values[10]!,
+      discardsCompleted: values[11]!,
+      discardMs: values[14]!,
     });
   }
   return out;

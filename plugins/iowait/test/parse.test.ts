@@ -140,6 +140,13 @@ describe('parseDiskstats', () => {
     expect(() => parseDiskstats('   8 0 sda 1 2 3\n', (name) => name !== 'loop0')).toThrow('expected at least 14 fields, got 6');
   });
 
+  it('reads counters in place exactly as Number() would, beyond 2^53 too, whatever the blanks between them', () => {
+    const big = '18446744073709551615';
+    const [sda] = parseDiskstats(`8\t0 sda ${big} 9007199254740993 3 4 5 6 7 8 9 10 11\n`);
+    expect([sda!.readsCompleted, sda!.readsMerged, sda!.sectorsRead, sda!.weightedIoMs]).toEqual([Number(big), Number('9007199254740993'), 3, 11]);
+    expect(parseProcStatTotal(`intr 1\n\tcpu\t${big} 2  3 4\r\n`)).toMatchObject({ user: Number(big), nice: 2, system: 3, idle: 4, iowait: 0 });
+  });
+
   it('names a bad line', () => {
     expect(() => parseDiskstats('   8 0 sda 1 2 3\n')).toThrow('expected at least 14 fields, got 6');
     expect(() => parseDiskstats('   8 0 sda 1 2 3 4 5 6 7 -8 9 10 11\n')).toThrow('/proc/diskstats sda writeMs: expected a non-negative integer, got "-8"');
