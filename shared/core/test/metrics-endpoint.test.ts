@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, createMetricsHub, defineMetricFamily, definePlugin, hostNodeId, parseListenAddress, startPlugin, type MetricsHub, type RunningPlugin } from '../src/index.js';
+import { UNCHANGED, createLogger, createMetricsHub, defineMetricFamily, definePlugin, hostNodeId, parseListenAddress, startPlugin, type MetricsHub, type RunningPlugin } from '../src/index.js';
 import { hasExpositionParser, parseExposition, readListeningSockets, requireComponent, scrapeMetrics, type ParsedFamily, type SkippableContext } from '../src/testing/index.js';
 
 const DEMO_BIN = new URL('./fixtures/demo-bin.mjs', import.meta.url).pathname;
@@ -21,6 +21,8 @@ interface DemoState {
   hangMs?: number;
   /** Write two series over the bound. */
   overflow?: boolean;
+  /** Return UNCHANGED without writing anything. */
+  unchanged?: boolean;
 }
 
 /** A plugin whose report and metrics come from the same state, and whose colours can change between collections. */
@@ -37,6 +39,7 @@ function createMetricsPlugin(state: DemoState) {
     create: () => ({
       async collect({ report, hostId, metrics }) {
         if (state.hangMs) await sleep(state.hangMs);
+        if (state.unchanged) return UNCHANGED;
         count++;
         report.topology('Host').node(hostNodeId(hostId)).latest('demo_count', count);
         metrics?.set(ticks, {}, count);
@@ -148,6 +151,25 @@ describe('GET /metrics over real TCP', () => {
     expect(sample(families, 'demo_ticks_total')).toBe(reportCount);
     expect(reportCount).toBeGreaterThanOrEqual(before!);
     expect(sample(families, 'scope_plugins_consecutive_misses', { plugin: 'metricsdemo' })).toBeGreaterThan(0);
+  });
+
+  it('a collection that says UNCHANGED keeps both the report and the series of the collection before it', async (ctx) => {
+    requireParser(ctx);
+    const state: DemoState = { colours: ['red'] };
+    const { url, running } = await startWithHub(state);
+    await running.collectNow();
+    state.unchanged = true;
+    const before = Number(running.currentReport().Host?.nodes?.[hostNodeId('h')]?.latest?.['demo_count']?.value);
+    const collections = running.health().collections;
+    await running.collectNow();
+    await running.collectNow();
+    expect(running.health().collections).toBeGreaterThanOrEqual(collections + 2);
+    // The report is the previous one (not an empty one), and so are the series.
+    expect(Number(running.currentReport().Host?.nodes?.[hostNodeId('h')]?.latest?.['demo_count']?.value)).toBe(before);
+    const families = await parseExposition((await scrapeMetrics(url)).body, 'prometheus');
+    expect(sample(families, 'demo_ticks_total')).toBe(before);
+    expect(sample(families, 'demo_items', { colour: 'red' })).toBe(before);
+    expect(sample(families, 'scope_plugins_collections_total', { plugin: 'metricsdemo' })).toBeGreaterThanOrEqual(collections + 2);
   });
 
   it('a plugin that cannot start is down, with its failed starts counted, so an alert can fire', async (ctx) => {

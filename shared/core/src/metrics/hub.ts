@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ScopePluginError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { PluginInstance, ResolvedPluginDefinition } from '../plugin/define.js';
+import { UNCHANGED, type CollectResult, type PluginInstance, type ResolvedPluginDefinition } from '../plugin/define.js';
 import type { PluginHealth } from '../plugin/runtime.js';
 import { validateMetricFamilies, type MetricFamily } from './family.js';
 import { createExposition, type Exposition } from './exposition.js';
@@ -150,8 +150,9 @@ export function createMetricsHub(log: Logger): MetricsHub {
               if (!settled && !ctx.signal.aborted) state.collectErrors++;
             };
             collectCtx.signal.addEventListener('abort', onAbort, { once: true });
+            let result: CollectResult;
             try {
-              await instance.collect({ ...collectCtx, metrics: batch.sink });
+              result = await instance.collect({ ...collectCtx, metrics: batch.sink });
             } catch (error) {
               if (!collectCtx.signal.aborted) state.collectErrors++;
               throw error;
@@ -161,13 +162,16 @@ export function createMetricsHub(log: Logger): MetricsHub {
             }
             // An abandoned collection that finishes late must not publish: the runtime kept the older report too.
             // Nor does a warm-up, whose report the runtime drops.
-            if (collectCtx.signal.aborted || collectCtx.warmup) return;
+            if (collectCtx.signal.aborted || collectCtx.warmup) return result;
             for (const count of batch.dropped().values()) state.dropped += count;
-            state.snapshot = batch.snapshot();
+            const snapshot = batch.snapshot();
+            // UNCHANGED with nothing written: the series are the previous collection's, as the report is.
+            if (result !== UNCHANGED || snapshot.series.size > 0 || state.snapshot === undefined) state.snapshot = snapshot;
             // Microseconds are all a timer this coarse can say; more digits would only be noise on the page.
             state.durationSeconds = Math.round((performance.now() - startedMs) * 1000) / 1e6;
             state.lastSuccessSeconds = collectCtx.now.getTime() / 1000;
             state.successes++;
+            return result;
           };
           // A proxy rather than a copy: control/close and anything added to instances later keep their `this`.
           return new Proxy(instance, {

@@ -4,6 +4,7 @@ import { pluginSocketPath, readHostId, DEFAULT_PLUGINS_ROOT } from '../protocol/
 import { isTopologyKey } from '../protocol/topologies.js';
 import { createReport } from '../report/builder.js';
 import { describeViolation, guardReport } from '../report/guard.js';
+import { restampBody, serveBody, type ServedBody } from '../report/served-body.js';
 import type { PluginSpec, Report, ReportTopologies } from '../report/types.js';
 import type { ControlRequest } from '../server/control-request.js';
 import { createPluginHttpServer } from '../server/http-server.js';
@@ -131,13 +132,12 @@ export class PluginCollector {
   #controlBudgetMs: number;
   /** The served report; undefined after a re-stamp until someone asks for the object ({@link report}). */
   #report: Report | undefined;
-  #body: string;
+  #body: ServedBody;
   #topologies: ReportTopologies = {};
   /** The instance whose collection built {@link #topologies} (UNCHANGED refers to it), and when. */
   #builtBy: PluginInstance | undefined;
   #builtStamp = '';
-  /** The collection time stamped in {@link #body}, and the spec it was served with. */
-  #bodyStamp = '';
+  /** The spec {@link #body} was served with. */
   #bodySpec = '';
   #inflight: Promise<void> | undefined;
   #lastCollectAt: Date | null = null;
@@ -155,7 +155,7 @@ export class PluginCollector {
     this.#controlBudgetMs = options.controlBudgetMs ?? CONTROL_BUDGET_MS;
     const report = this.#compose();
     this.#report = report;
-    this.#body = JSON.stringify(report);
+    this.#body = serveBody(JSON.stringify(report), '');
   }
 
   get signal(): AbortSignal {
@@ -217,12 +217,13 @@ export class PluginCollector {
 
   report(): Report {
     // After a re-stamp only the body is current; the object is rebuilt from it on demand (rare: --once, controls, tests).
-    this.#report ??= JSON.parse(this.#body) as Report;
+    this.#report ??= JSON.parse(this.#body.bytes.toString('utf8')) as Report;
     return this.#report;
   }
 
-  body(): string {
-    return this.#body;
+  /** The served report's bytes: made once per publish, never per request. */
+  body(): Buffer {
+    return this.#body.bytes;
   }
 
   health(socketPath = ''): PluginHealth {
@@ -349,9 +350,8 @@ export class PluginCollector {
   #publish(restampTo?: string): void {
     const composed = this.#compose();
     const spec = JSON.stringify(composed.Plugins);
-    if (restampTo !== undefined && spec === this.#bodySpec && this.#bodyStamp !== '') {
-      this.#body = this.#body.replaceAll(`"${this.#bodyStamp}"`, `"${restampTo}"`);
-      this.#bodyStamp = restampTo;
+    if (restampTo !== undefined && spec === this.#bodySpec && this.#body.stamp !== '') {
+      this.#body = restampBody(this.#body, restampTo);
       this.#report = undefined;
       return;
     }
@@ -363,10 +363,9 @@ export class PluginCollector {
       }
     }
     this.#report = report;
-    this.#body = JSON.stringify(report);
     this.#bodySpec = spec;
     // Topologies re-published after a re-stamp carry the time they were built at again (older, never wrong).
-    this.#bodyStamp = this.#builtBy ? this.#builtStamp : '';
+    this.#body = serveBody(JSON.stringify(report), this.#builtBy ? this.#builtStamp : '');
   }
 
   /**

@@ -8,16 +8,16 @@ export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
 
 /** What the HTTP layer asks of a running plugin. */
 export interface PluginHandlers {
-  /** The current report body, already serialized: never computed on the request path. */
-  report(probeId: string | undefined): string;
+  /** The current report body, already serialized (and encoded): never computed on the request path. */
+  report(probeId: string | undefined): string | Buffer;
   /** Runs a control; always resolves to the JSON object to answer with. */
   control(request: ControlRequest): Promise<Record<string, unknown>>;
   /** Health of the plugin, for `GET /status`. */
   status(): Record<string, unknown>;
 }
 
-function send(res: ServerResponse, statusCode: number, body: string): void {
-  res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+function send(res: ServerResponse, statusCode: number, body: string | Buffer): void {
+  res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
   res.end(body);
 }
 
