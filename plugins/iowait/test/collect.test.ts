@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@scope-plugins/core';
@@ -68,6 +69,25 @@ describe('createIowaitReader', () => {
     expect(psiLines).toHaveLength(1);
     expect(psiLines[0]).toMatch(/ info .*pressure\/io cannot be read/);
     expect(logs.filter((l) => / (warn|error) /.test(l))).toEqual([]);
+  });
+
+  it('reads a file on a filesystem that could block through the thread pool, and says so once', async () => {
+    // A cgroup file stands in for a FUSE one (lxcfs): a real file on a filesystem not known never to block.
+    const target = ['/sys/fs/cgroup/cpu/cpu.shares', '/sys/fs/cgroup/unified/cgroup.controllers', '/sys/fs/cgroup/cgroup.controllers'].find((p) => existsSync(p));
+    expect(target).toBeDefined();
+    await mkdir(join(procRoot, 'pressure'), { recursive: true });
+    await symlink(target!, join(procRoot, 'pressure', 'io'));
+    const r = reader();
+    for (let i = 0; i < 3; i++) {
+      // Not PSI text: the rows are left out, but the file was read (a parse error, not "cannot be read").
+      expect((await r.read()).psi).toBeUndefined();
+      nowMs += 1000;
+    }
+    const lines = logs.filter((l) => l.includes('could block a read'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/ info .*pressure\/io is on a filesystem that could block a read \(statfs type 0x[0-9a-f]+\): read through the thread pool/);
+    expect(logs.filter((l) => l.includes('cannot parse'))).toHaveLength(1);
+    expect(logs.filter((l) => l.includes('no PSI'))).toEqual([]);
   });
 
   it('on a kernel without PSI, looks for pressure/io again only once a minute', async () => {
