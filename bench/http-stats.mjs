@@ -27,9 +27,10 @@ const execFileAsync = promisify(execFile);
 const CLK_TCK = 100;
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const CLI = here('../plugins/http-stats/dist/cli.js');
-// Program variants whose per-probe cost is measured: the portable one and, on x86_64, the register-reading one
-// (the default there once the start-up self-test passed, as in the throughput rounds).
-const PROBE_COST_PROGRAMS = [here('../plugins/http-stats/bpf/http-stats.bt'), ...(process.arch === 'x64' ? [here('../plugins/http-stats/bpf/http-stats-x86_64.bt')] : [])];
+// Program variants whose per-probe cost is measured: the portable one, on x86_64 the register-reading one
+// (the default there once the start-up self-test passed, as in the throughput rounds), and the AOT one (`--aot`).
+const AOT_PROGRAM = here('../plugins/http-stats/bpf/http-stats-aot.bt');
+const PROBE_COST_PROGRAMS = [here('../plugins/http-stats/bpf/http-stats.bt'), ...(process.arch === 'x64' ? [here('../plugins/http-stats/bpf/http-stats-x86_64.bt')] : []), AOT_PROGRAM];
 const SERVERS = {
   'Node http (writev)': [process.execPath, here('../plugins/http-stats/test/servers/node-server.mjs')],
   'Python http.server (sendto)': ['python3', here('../plugins/http-stats/test/servers/python-server.py')],
@@ -124,7 +125,7 @@ async function runWrk(port) {
 }
 
 async function startPlugin(root, program = process.env.PROGRAM) {
-  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none', ...(program ? ['--program', program] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
+  const child = track(spawn(process.execPath, [CLI, '--root', root, '--log-level', 'info', '--tls-libraries', 'none', ...(program ? ['--program', program] : []), ...(program === AOT_PROGRAM ? ['--aot'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SCOPE_HOSTNAME: HOST } }));
   const [, bpftracePid] = await waitForLine(child.stderr, /tracing HTTP on syscall tracepoints.*bpftracePid=(\d+)/, 30_000, 'plugin');
   child.stderr.resume();
   return { child, bpftracePid: Number(bpftracePid) };

@@ -13,6 +13,7 @@ import { HTTP_STATS_METRIC_FAMILIES, createHttpStatsMetricsRecorder } from './me
 import { resolveTlsLibraries } from './tls.js';
 import { createTracer } from './tracer.js';
 import { createUnchangedCheck } from './unchanged.js';
+import { aotRuntimeFor, inlineSelfPid } from './aot.js';
 export { LIBRARY_PLACEHOLDER, composeTracerProgram, isAttachablePath } from './program.js';
 export { followTracerOutput, type TracerOutputHandlers } from './tracer-output.js';
 export { planTlsTracing, type TlsPlan } from './tls-plan.js';
@@ -65,12 +66,15 @@ export {
 } from './collect.js';
 export { createContainerLookup, type ContainerLookup } from './containers.js';
 export { createUnchangedCheck, type UnchangedCheck } from './unchanged.js';
+export { AOT_COMPILE_TIMEOUT_MS, SELF_PID_PLACEHOLDER, aotRuntimeFor, compileAot, inlineSelfPid, type CompiledProgram } from './aot.js';
 export { createExcluder, parseExcludeOption, type ExcludeRules, type Excluder } from './exclude.js';
 
 /** The bpftrace program shipped in this package's `bpf/` folder. */
 export const BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats.bt', import.meta.url));
 /** The faster variant for x86_64 kernels with 16 KiB stacks (see its header); the default on x86_64 after the start-up self-test. */
 export const X86_64_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-x86_64.bt', import.meta.url));
+/** The portable program written for bpftrace's AOT mode (no casts): the program of `--aot`. */
+export const AOT_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/http-stats-aot.bt', import.meta.url));
 /** The OpenSSL uprobe fragment (HTTPS) shipped next to it, appended to the syscall program per library (program.ts). */
 export const TLS_BPF_PROGRAM_PATH = fileURLToPath(new URL('../bpf/https-openssl.bt', import.meta.url));
 
@@ -90,6 +94,12 @@ export const HTTP_STATS_OPTIONS = {
     default: 'auto',
     description: 'HTTPS: comma-separated libssl files or binaries with OpenSSL linked in (e.g. /usr/bin/node) to attach uprobes to; auto = the libssl found; none = off',
     deprecatedFlags: ['tls-libraries'],
+  },
+  aot: {
+    type: 'boolean',
+    default: false,
+    description:
+      'run the tracer in bpftrace AOT mode: compiled at start, then run by bpftrace-aotrt without LLVM (about 13 MiB instead of 110); plain HTTP only (no HTTPS), portable program (reads cost an entry probe more)',
   },
   rateWindowMs: { type: 'number', integer: true, min: 1000, unit: 'ms', default: 5000, description: 'rates are averaged over this window', deprecatedFlags: ['rate-window-ms'] },
   exclude: {
@@ -171,7 +181,8 @@ export const plugin = definePlugin({
     // No --program: on x86_64 the register-reading program, kept only once the start-up self-test saw its requests.
     const explicitProgram = ctx.options.program;
     const candidate = ctx.options.x86Program ?? X86_64_BPF_PROGRAM_PATH;
-    let programPath = explicitProgram ?? (process.arch === 'x64' ? candidate : BPF_PROGRAM_PATH);
+    const aot = ctx.options.aot;
+    let programPath = explicitProgram ?? (aot ? AOT_BPF_PROGRAM_PATH : process.arch === 'x64' ? candidate : BPF_PROGRAM_PATH);
     let verified = programPath !== candidate;
     let selfTest: SelfTest | undefined;
     const runSelfTest = () => {
@@ -191,7 +202,9 @@ export const plugin = definePlugin({
         tracer.restart();
       });
     };
-    const tls = await planTlsTracing(await resolveTlsLibraries(ctx.options.tlsLibraries), ctx.log);
+    // The OpenSSL fragment reads through casts, which bpftrace's AOT mode refuses: HTTPS is not traced there.
+    if (aot && ctx.options.tlsLibraries !== 'none') ctx.log.info('--aot: HTTPS (OpenSSL) is not traced in AOT mode, only plain HTTP');
+    const tls = await planTlsTracing(aot ? [] : await resolveTlsLibraries(ctx.options.tlsLibraries), ctx.log);
     const tracer = createTracer({
       bpftrace,
       procRoot: ctx.procRoot,
@@ -203,10 +216,18 @@ export const plugin = definePlugin({
       },
       programPath,
       // One bpftrace for HTTP and HTTPS: the TLS fragment is appended for every library that can be traced.
-      programText: async () => composeTracerProgram(await readFile(programPath, 'utf8'), tls.attached().length > 0 ? await readFile(TLS_BPF_PROGRAM_PATH, 'utf8') : '', tls.attached()),
-      // $1: never count this process's own sockets (the probe's GET /report is HTTP too).
-      args: [String(process.pid)],
-      runningMessage: tls.attached().length > 0 ? 'tracing HTTP on syscall tracepoints and HTTPS with uprobes on OpenSSL' : 'tracing HTTP on syscall tracepoints',
+      programText: async () =>
+        aot
+          ? inlineSelfPid(await readFile(programPath, 'utf8'), process.pid)
+          : composeTracerProgram(await readFile(programPath, 'utf8'), tls.attached().length > 0 ? await readFile(TLS_BPF_PROGRAM_PATH, 'utf8') : '', tls.attached()),
+      // $1: never count this process's own sockets (the probe's GET /report is HTTP too); written into the AOT program's text.
+      args: aot ? [] : [String(process.pid)],
+      ...(aot ? { aotRuntime: aotRuntimeFor(bpftrace) } : {}),
+      runningMessage: aot
+        ? 'tracing HTTP on syscall tracepoints (bpftrace AOT runtime)'
+        : tls.attached().length > 0
+          ? 'tracing HTTP on syscall tracepoints and HTTPS with uprobes on OpenSSL'
+          : 'tracing HTTP on syscall tracepoints',
       onRunning: (at) => {
         stats.markStarted(at);
         if (!verified && !selfTest) runSelfTest();

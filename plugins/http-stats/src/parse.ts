@@ -2,7 +2,8 @@
  * Pure parsers for the JSON stream of `bpftrace -f json bpf/http-stats.bt`: one JSON object per line.
  * The program prints three maps once a second (`@req`, `@resp`, `@lat`, each with a generation digit
  * 0 or 1: `@req0`, …; keys `"<pid>,<n>"`), a `printf` line once its probes are attached, and bpftrace
- * adds `attached_probes` (and `lost_events` if any).
+ * adds `attached_probes` (and `lost_events` if any). The AOT program (`bpf/http-stats-aot.bt`) keys `@resp` by the
+ * status line's first characters instead of the code (`"<pid>,HTTP/1.1 404"`): the code is read from them here.
  */
 
 /** Method ids the bpftrace program uses, by id (see the program's header). */
@@ -55,7 +56,19 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseKey(key: string): [number, number] | undefined {
+/** `<pid>,HTTP/1.x NNN…` (a status line as the AOT program keys it): the code, or "skip" when it is not three digits. */
+const STATUS_LINE_KEY = /^(\d+),HTTP\/1\.(.)/s;
+const STATUS_LINE_CODE = /^(\d+),HTTP\/1\.\d ([1-5]\d\d)(?:[ \r\n]|$)/;
+
+function parseKey(key: string, kind: keyof typeof MAP_KINDS): [number, number] | 'skip' | undefined {
+  if (kind === 'resp' && STATUS_LINE_KEY.test(key)) {
+    // The kernel side checked only "HTTP/1.": a line whose code is not 100..599 was no response, as in the
+    // other programs (which check the digits in the kernel and never count it).
+    const line = STATUS_LINE_CODE.exec(key);
+    const pid = Number(STATUS_LINE_KEY.exec(key)![1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+    return line ? [pid, Number(line[2])] : 'skip';
+  }
   const match = /^(\d+),(\d+)$/.exec(key);
   if (!match) return undefined;
   const pid = Number(match[1]);
@@ -67,8 +80,9 @@ function parseMap(name: string, kind: keyof typeof MAP_KINDS, body: unknown, lin
   if (!isRecord(body)) return { kind: 'error', message: `map ${name} is not an object`, line };
   const entries: Array<{ pid: number; second: number; count: number }> = [];
   for (const [key, value] of Object.entries(body)) {
-    const parsed = parseKey(key);
+    const parsed = parseKey(key, kind);
     if (!parsed) return { kind: 'error', message: `map ${name} has a key that is not "<pid>,<number>": ${JSON.stringify(key)}`, line };
+    if (parsed === 'skip') continue;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
       return { kind: 'error', message: `map ${name} has a count that is not a non-negative integer at ${JSON.stringify(key)}`, line };
     }
@@ -76,6 +90,15 @@ function parseMap(name: string, kind: keyof typeof MAP_KINDS, body: unknown, lin
   }
   const byPid = (a: { pid: number; second: number }, b: { pid: number; second: number }) => a.pid - b.pid || a.second - b.second;
   entries.sort(byPid);
+  // Several status lines can give one code ("HTTP/1.1 200 OK", "HTTP/1.1 200\r"): one entry per (pid, key).
+  for (let i = entries.length - 1; i > 0; i--) {
+    const a = entries[i - 1]!;
+    const b = entries[i]!;
+    if (a.pid === b.pid && a.second === b.second) {
+      a.count += b.count;
+      entries.splice(i, 1);
+    }
+  }
   switch (MAP_KINDS[kind]) {
     case 'requests': {
       const out: Array<PidCount & { method: string }> = [];

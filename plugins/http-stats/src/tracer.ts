@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import type { TracerEvent } from './parse.js';
 import { checkTracerPrerequisites } from './preflight.js';
 import { spawnChild, type SupervisedChild } from './child.js';
 import { followTracerOutput } from './tracer-output.js';
+import { compileAot, type CompiledProgram } from './aot.js';
 
 /** Options of {@link createTracer}. */
 export interface TracerOptions {
@@ -46,6 +48,12 @@ export interface TracerOptions {
   healthyAfterMs?: number;
   /** Keys per bpftrace map (pending requests are one key per open socket). @default 65536 */
   mapKeysMax?: number;
+  /**
+   * Run the program in bpftrace's ahead-of-time mode: compiled with `bpftrace --aot` before every start and run by
+   * this runtime (`bpftrace-aotrt`), which holds no LLVM (src/aot.ts). The program must suit that mode (no casts,
+   * no curtask, no positional parameters: `args` must be empty). @default undefined (plain bpftrace)
+   */
+  aotRuntime?: string;
 }
 
 /**
@@ -91,6 +99,7 @@ export function createTracer(options: TracerOptions): Tracer {
   if (!Number.isSafeInteger(mapKeysMax) || mapKeysMax < 1024) throw new TypeError(`mapKeysMax must be an integer >= 1024, got ${JSON.stringify(mapKeysMax)}`);
   const name = options.name ?? 'tracer';
   const args = options.args ?? [];
+  if (options.aotRuntime !== undefined && args.length > 0) throw new TypeError(`an AOT program takes no positional parameters (bpftrace 0.17 refuses them), got args ${JSON.stringify(args)}`);
   const log = options.log.child(name === 'tracer' ? {} : { tracer: name });
   const abort = new AbortController();
   let status: TracerStatus = { state: 'starting', starts: 0 };
@@ -102,9 +111,19 @@ export function createTracer(options: TracerOptions): Tracer {
     log.transition(name, `${next.state}:${next.reason ?? ''}`, level, message, fields);
   };
 
+  const env = { BPFTRACE_MAP_KEYS_MAX: String(mapKeysMax), GLIBC_TUNABLES: process.env['GLIBC_TUNABLES'] ?? BPFTRACE_GLIBC_TUNABLES };
   const runOnce = async (bpftracePath: string): Promise<{ reason: string; reachedRunning: boolean }> => {
-    const program = options.programText ? ['-e', await options.programText()] : [options.programPath];
-    const proc = spawnChild(bpftracePath, ['-f', 'json', ...program, ...args], { env: { BPFTRACE_MAP_KEYS_MAX: String(mapKeysMax), GLIBC_TUNABLES: process.env['GLIBC_TUNABLES'] ?? BPFTRACE_GLIBC_TUNABLES }, signal: abort.signal, forceKillAfterMs: 3000 });
+    let compiled: CompiledProgram | undefined;
+    let command = [bpftracePath, '-f', 'json', ...(options.programText ? ['-e', await options.programText()] : [options.programPath]), ...args];
+    if (options.aotRuntime !== undefined) {
+      try {
+        compiled = await compileAot(bpftracePath, options.programText ? await options.programText() : await readFile(options.programPath, 'utf8'), env, abort.signal);
+      } catch (error) {
+        return { reason: `could not compile the AOT program: ${(error as Error).message}`, reachedRunning: false };
+      }
+      command = [options.aotRuntime, '-f', 'json', compiled.path];
+    }
+    const proc = spawnChild(command[0]!, command.slice(1), { env, signal: abort.signal, forceKillAfterMs: 3000 });
     child = proc;
     status = { state: 'starting', starts: status.starts + 1, ...(proc.pid === undefined ? {} : { pid: proc.pid }) };
     let reachedRunning = false;
@@ -123,6 +142,7 @@ export function createTracer(options: TracerOptions): Tracer {
     const startedAt = Date.now();
     const result = await proc.ended;
     child = undefined;
+    await compiled?.remove();
     if (Date.now() - startedAt >= healthyAfterMs) backoff.reset();
     const how = result.error && result.exitCode === null && result.signal === null ? `could not start: ${result.error.message}` : result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode ?? '?'}`;
     const tail = output.stderrTail();

@@ -1,7 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { processNodeId, type Report } from '@scope-plugins/core';
 import { requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
-import { plugin, X86_64_BPF_PROGRAM_PATH, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
+import { plugin, resolveCommand, X86_64_BPF_PROGRAM_PATH, REQUESTS_METRIC, STATUS_TABLE_PREFIX, METHOD_TABLE_PREFIX, TLS_TRACER_KEY, TOTAL_KEYS, TRACER_KEY, statusMetricId } from '../src/index.js';
 import { checkTracer, requireTracer, runLoad, startServer, type LoadResult, type LoadStep, type TestServer } from './helpers.js';
 
 const HOST = 'test-host';
@@ -162,6 +163,55 @@ describe.sequential('http-stats with the x86_64 program (reads without entry pro
     it(`counts ${kind}'s requests and status codes within 1%`, async () => {
       expect(loads[kind]!.failures).toBe(0);
       await expectCounted(t, servers[kind]!.pid, loads[kind]!, planned);
+    });
+  }
+});
+
+describe.sequential('http-stats in bpftrace AOT mode (--aot: bpftrace-aotrt, no LLVM)', () => {
+  let t: TestPlugin;
+  let runtime: string | undefined;
+  const servers: Partial<Record<'node' | 'python', TestServer>> = {};
+  const loads: Partial<Record<'node' | 'python', LoadResult>> = {};
+
+  beforeEach((ctx) => {
+    requireTracer(ctx, tracer);
+    requireComponent(ctx, 'bpftrace-aotrt', runtime !== undefined, 'it comes with bpftrace (Debian: apt-get install -y bpftrace)');
+  });
+
+  beforeAll(async () => {
+    runtime = await resolveCommand('bpftrace-aotrt', process.env['PATH']);
+    if (!(tracer.available && runtime)) return;
+    t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { aot: true } });
+    await t.waitForReport(tracerRunning, 30_000);
+    servers.node = await startServer('node');
+    servers.python = await startServer('python');
+    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, PLAN), runLoad(servers.python.port, PLAN)]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await servers.node?.stop();
+    await servers.python?.stop();
+    await t?.stop();
+  });
+
+  it('runs the compiled program in bpftrace-aotrt, which has no LLVM mapped', async () => {
+    const tracerLine = Object.values((await t.report()).Host?.nodes ?? {})[0]?.latest?.[TRACER_KEY]?.value ?? '';
+    const pid = Number(/bpftrace pid (\d+)/.exec(tracerLine)?.[1]);
+    expect((await readFile(`/proc/${pid}/comm`, 'utf8')).trim()).toBe('bpftrace-aotrt');
+    expect(await readFile(`/proc/${pid}/maps`, 'utf8')).not.toMatch(/libLLVM|libclang/);
+  });
+
+  it("never counts the plugin's own socket traffic (its pid is written into the compiled program)", async () => {
+    for (let i = 0; i < 20; i++) await t.report();
+    // Two tracer prints later the polls above would show if they were counted.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect((await t.report()).Process?.nodes?.[processNodeId(HOST, process.pid)]).toBeUndefined();
+  });
+
+  for (const kind of ['node', 'python'] as const) {
+    it(`counts ${kind}'s requests and status codes within 1%, each code labelled correctly`, async () => {
+      expect(loads[kind]!.failures).toBe(0);
+      await expectCounted(t, servers[kind]!.pid, loads[kind]!, PLANNED);
     });
   }
 });

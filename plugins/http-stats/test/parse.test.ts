@@ -57,6 +57,23 @@ describe('parseTracerLine on captured bpftrace output', () => {
     expect(parseTracerLine('{"type": "map", "data": {"@lat": {"5,1536": 3}}}')).toEqual({ kind: 'latency', entries: [{ pid: 5, bucketUs: 1536, count: 3 }] });
   });
 
+  it('reads the code from the status lines the AOT program keys @resp by, skipping lines without one', () => {
+    // Lines as bpftrace-aotrt 0.17 printed them for bpf/http-stats-aot.bt (2026-11-30; the second from writes of
+    // "HTTP/1.1 " followed by no code, its escapes as bpftrace wrote them).
+    expect(parseTracerLine('{"type": "map", "data": {"@resp0": {"8461,HTTP/1.1 404 ": 10, "8461,HTTP/1.1 200 ": 40, "8497,HTTP/1.0 201 ": 40, "8461,HTTP/1.1 200\\r": 2}}}')).toEqual({
+      kind: 'responses',
+      entries: [
+        { pid: 8461, status: 200, count: 42 },
+        { pid: 8461, status: 404, count: 10 },
+        { pid: 8497, status: 201, count: 40 },
+      ],
+    });
+    expect(parseTracerLine('{"type": "map", "data": {"@resp1": {"9827,HTTP/1.1 \\uffffffff\\ufffffffe12": 1, "9827,HTTP/1.1 2\\"\\\\\\u0001": 1, "9827,HTTP/1.1 20\\r\\n": 1, "9827,HTTP/1.1 200 ": 3}}}')).toEqual({
+      kind: 'responses',
+      entries: [{ pid: 9827, status: 200, count: 3 }],
+    });
+  });
+
   it('reads lost events and ignores blank lines and unknown records', () => {
     expect(parseTracerLine('{"type": "lost_events", "data": {"events": 3}}')).toEqual({ kind: 'lost', events: 3 });
     expect(parseTracerLine('   ')).toBeUndefined();
