@@ -1,4 +1,4 @@
-import { definePlugin } from '@scope-plugins/core';
+import { UNCHANGED, definePlugin } from '@scope-plugins/core';
 import { acquireContainerInventory, containerRuntimeOptions } from '@scope-plugins/cri';
 import { dockerOptions } from '@scope-plugins/docker';
 import { COUNT_KEYS, KUBERNETES_KEYS, MOUNTS_TABLE_PREFIX, VOLUME_COUNT_KEY, createVolumeCountCollector } from './collect.js';
@@ -76,17 +76,15 @@ export const plugin = definePlugin({
     const collector = createVolumeCountCollector(inventory);
     return {
       collect({ report, metrics, warmup }) {
-        // Series are per collection (one not written is gone from the next scrape), so always written.
-        recordVolumeCountMetrics(metrics, inventory);
         if (warmup) {
-          // Core drops a warm-up's report: nothing to build, and the next collection must not refer to it.
+          // Core drops a warm-up's report (and its series): nothing to build, and the next collection must not refer to it.
           collector.forget();
           return undefined;
         }
-        // With a metrics endpoint, core's metrics wrapper (shared/core/src/metrics/hub.ts, eda95da) does not pass
-        // UNCHANGED on and would serve the empty builder: build every time there until it does.
-        if (metrics) collector.forget();
-        return collector.collect(report);
+        const result = collector.collect(report);
+        // Unchanged: no series written, and core's metrics hub keeps the previous ones, as core keeps the report.
+        if (result !== UNCHANGED) recordVolumeCountMetrics(metrics, inventory);
+        return result;
       },
       // Only --once waits for the first sync (bounded by core); the socket serves from the start.
       ready: () => inventory.ready(),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { containerNodeId, createLogger, createMetricsHub, type Report, type ReportNode } from '@scope-plugins/core';
+import { containerNodeId, createLogger, createMetricsHub, parseListenAddress, type Report, type ReportNode } from '@scope-plugins/core';
 import { pollReport, renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '@scope-plugins/docker/testing';
 import { MOUNTS_TABLE_PREFIX, plugin } from '../src/index.js';
@@ -185,11 +185,16 @@ describe('volume-count against a real dockerd', () => {
     const hub = createMetricsHub(createLogger({ level: 'silent' }));
     const withMetrics = await startTestPlugin(hub.instrument(plugin), { intervalMs: 200, options: { dockerHost: dockerd.dockerHost, dockerResyncMs: 60_000 } });
     try {
+      const url = await hub.listen(parseListenAddress('127.0.0.1:0'));
       const expected = (await allIds()).map(containerNodeId);
       await withMetrics.waitForReport((r) => Object.keys(containerNodes(r)).length === expected.length, 5000);
       const seen = withMetrics.running.health().collections;
       while (withMetrics.running.health().collections < seen + 5) await new Promise((resolve) => setTimeout(resolve, 100));
       expect(Object.keys(containerNodes(await withMetrics.report())).sort()).toEqual(expected);
+      // Collections that changed nothing wrote no series: the page still has every container's, from the last build.
+      const page = await (await fetch(url)).text();
+      expect(page).toMatch(new RegExp(`scope_volume_count_mounts\\{container_id="${ids['all']}",container_name="vc-all",type="volume"\\} 3\\b`));
+      expect(page).toMatch(/scope_volume_count_containers 3\b/);
     } finally {
       await withMetrics.stop();
       await hub.close();
