@@ -238,8 +238,9 @@ export const plugin = definePlugin({
     const unchanged = createUnchangedCheck(stats);
     return {
       collect: async ({ report, now, hostId, metrics, warmup }) => {
-        // Core drops a warm-up's report, and its metrics wrapper builds on every collection: neither may be referred to.
-        if (warmup || metrics) unchanged.forget();
+        // Core drops a warm-up's report: the next collection must not refer to it. (With a metrics endpoint,
+        // UNCHANGED keeps the previous series, which came from the same counts.)
+        if (warmup) unchanged.forget();
         const reported = await collectHttpStats(report, hostId, now, {
           procRoot: ctx.procRoot,
           stats,
@@ -248,7 +249,7 @@ export const plugin = definePlugin({
           excluder,
           containers,
           latencyWindowMs,
-          ...(warmup || metrics ? {} : { unchanged }),
+          ...(warmup ? {} : { unchanged }),
         });
         if (reported === UNCHANGED) return UNCHANGED;
         await metricsRecorder.record(metrics, reported);
