@@ -84,6 +84,60 @@ const METADATA_FROM = ['', 'latest', 'sets', 'counters'];
 const TABLE_TYPES = ['', 'property-list', 'multicolumn-table'];
 const COLUMN_DATA_TYPES = ['', 'number', 'ip', 'link'];
 
+/*
+ * Fast paths: most of a report is well-formed and the same every collection (templates come from the plugin's
+ * definition). These predicates say, without allocating, that the full check of a part would find nothing;
+ * only the parts they cannot vouch for get the full check (which builds a path per field, for its messages).
+ */
+const isOptionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const isOptionalFinite = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'number' && Number.isFinite(v));
+const isOneOfOrAbsent = (v: unknown, values: readonly string[]): boolean => v === undefined || (typeof v === 'string' && values.includes(v));
+
+function isCleanMetadataTemplate(id: string, t: Record<string, unknown>): boolean {
+  return (
+    t['id'] === id &&
+    isOptionalString(t['label']) &&
+    isOneOfOrAbsent(t['dataType'], METADATA_DATA_TYPES) &&
+    isOneOfOrAbsent(t['from'], METADATA_FROM) &&
+    isOptionalFinite(t['priority']) &&
+    isOptionalFinite(t['truncate'])
+  );
+}
+
+function isCleanMetricTemplate(id: string, t: Record<string, unknown>): boolean {
+  return t['id'] === id && isOptionalString(t['label']) && isOptionalString(t['format']) && isOptionalString(t['group']) && isOptionalFinite(t['priority']);
+}
+
+function isCleanControl(id: string, c: Record<string, unknown>): boolean {
+  return (
+    CONTROL_ID_PATTERN.test(id) &&
+    isOptionalString(c['id']) &&
+    isOptionalString(c['human']) &&
+    isOptionalString(c['icon']) &&
+    isOptionalString(c['confirmation']) &&
+    isOptionalString(c['probeId']) &&
+    isOptionalFinite(c['rank'])
+  );
+}
+
+function isCleanColumn(c: unknown): boolean {
+  return isObject(c) && typeof c['id'] === 'string' && !c['id'].includes(MULTICOLUMN_SEPARATOR) && isOptionalString(c['label']) && isOneOfOrAbsent(c['dataType'], COLUMN_DATA_TYPES);
+}
+
+function isCleanTableTemplate(id: string, t: Record<string, unknown>): boolean {
+  const columns = t['columns'];
+  const fixedRows = t['fixedRows'];
+  return (
+    t['id'] === id &&
+    isOptionalString(t['label']) &&
+    typeof t['prefix'] === 'string' &&
+    t['prefix'] !== '' &&
+    isOneOfOrAbsent(t['type'], TABLE_TYPES) &&
+    (columns === undefined || (Array.isArray(columns) && columns.every(isCleanColumn))) &&
+    (fixedRows === undefined || (isObject(fixedRows) && Object.values(fixedRows).every((v) => typeof v === 'string')))
+  );
+}
+
 /** The probe's own latest keys, as a set (checked for every latest entry of every report). */
 const PROBE_LATEST_KEY_SET: ReadonlySet<string> = new Set(PROBE_LATEST_KEYS);
 
@@ -138,12 +192,37 @@ class Inspector {
       this.add('decode', path, `timestamp must be an RFC 3339 string, got ${JSON.stringify(value)}`);
       return;
     }
-    if (value === this.#goodTimestamp) return;
-    if (!isRfc3339(value)) this.add('decode', path, `timestamp ${JSON.stringify(value)} is not RFC 3339 with a zone`);
-    else this.#goodTimestamp = value;
+    if (!this.isGoodTimestamp(value)) this.add('decode', path, `timestamp ${JSON.stringify(value)} is not RFC 3339 with a zone`);
+  }
+
+  /** RFC 3339 with a zone; the last good one is remembered (a report's entries nearly all share one). */
+  isGoodTimestamp(value: string): boolean {
+    if (value === this.#goodTimestamp) return true;
+    if (!isRfc3339(value)) return false;
+    this.#goodTimestamp = value;
+    return true;
   }
 
   /** An object-or-null map field; returns the object to walk, if any. */
+  /** `owner[field]` as {@link map} checks it; the field's path is built only when there is something to say. */
+  mapField(owner: Record<string, unknown>, field: string, path: Array<string | number>, what: string): Record<string, unknown> | undefined {
+    const value = owner[field];
+    if (value === undefined || value === null) return undefined;
+    return isObject(value) ? value : this.map(value, [...path, field], what);
+  }
+
+  /** `owner[field]` as {@link string} checks it, the path built only when needed. */
+  stringField(owner: Record<string, unknown>, field: string, path: Array<string | number>): string | undefined {
+    const value = owner[field];
+    return value === undefined || typeof value === 'string' ? value : this.string(value, [...path, field]);
+  }
+
+  /** `owner[field]` as {@link number} checks it, the path built only when needed. */
+  numberField(owner: Record<string, unknown>, field: string, path: Array<string | number>): void {
+    const value = owner[field];
+    if (!isOptionalFinite(value)) this.number(value, [...path, field]);
+  }
+
   map(value: unknown, path: Array<string | number>, what: string): Record<string, unknown> | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isObject(value)) {
@@ -253,6 +332,10 @@ class Inspector {
     const prefixes: string[] = [];
     if (!templates) return prefixes;
     for (const [id, template] of Object.entries(templates)) {
+      if (isObject(template) && isCleanTableTemplate(id, template)) {
+        if (template['type'] === 'multicolumn-table') prefixes.push(template['prefix'] as string);
+        continue;
+      }
       const path = [key, 'table_templates', id];
       const t = this.map(template, path, 'a table template');
       if (!t) continue;
@@ -287,6 +370,7 @@ class Inspector {
       const templates = this.map(topology[field], [key, field], field);
       if (!templates) continue;
       for (const [id, template] of Object.entries(templates)) {
+        if (isObject(template) && (field === 'metadata_templates' ? isCleanMetadataTemplate(id, template) : isCleanMetricTemplate(id, template))) continue;
         const path = [key, field, id];
         const t = this.map(template, path, 'a template');
         if (!t) continue;
@@ -308,6 +392,10 @@ class Inspector {
     const controls = this.map(value, [key, 'controls'], 'controls');
     if (!controls) return ids;
     for (const [id, control] of Object.entries(controls)) {
+      if (isObject(control) && isCleanControl(id, control)) {
+        ids.add(id);
+        continue;
+      }
       const path = [key, 'controls', id];
       const c = this.map(control, path, 'a control');
       if (!c) continue;
@@ -390,7 +478,7 @@ class Inspector {
     const path = [key, 'nodes', nodeKey];
     const node = this.map(value, path, 'a node');
     if (!node) return;
-    const id = this.string(node['id'], [...path, 'id']);
+    const id = this.stringField(node, 'id', path);
     if (node['id'] === undefined || id === '') {
       if (this.probeReports(key, nodeKey)) {
         this.add('note', path, 'node has no id: it shows because the probe reports the same node and the merge keeps the probe\'s id; send id anyway');
@@ -401,16 +489,16 @@ class Inspector {
       this.add('lost', path, `node id ${JSON.stringify(id)} differs from its key ${JSON.stringify(nodeKey)}`);
     }
     this.nodeId(key, nodeKey, path);
-    const topology = this.string(node['topology'], [...path, 'topology']);
+    const topology = this.stringField(node, 'topology', path);
     if (topology !== undefined && topology !== '' && topology !== TOPOLOGY_NAMES[key]) {
       this.add('unsafe', [...path, 'topology'], `topology ${JSON.stringify(topology)} must be ${JSON.stringify(TOPOLOGY_NAMES[key])} or absent: two plugins disagreeing on it crash the probe`);
     }
 
-    const latest = this.map(node['latest'], [...path, 'latest'], 'latest');
+    const latest = this.mapField(node, 'latest', path, 'latest');
     if (latest) {
       for (const k in latest) this.latestEntry(k, latest[k], path, multicolumnPrefixes, controlIds);
     }
-    const latestControls = this.map(node['latestControls'], [...path, 'latestControls'], 'latestControls');
+    const latestControls = this.mapField(node, 'latestControls', path, 'latestControls');
     if (latestControls) {
       for (const [k, entry] of Object.entries(latestControls)) {
         const entryPath = [...path, 'latestControls', k];
@@ -422,17 +510,17 @@ class Inspector {
       }
     }
     if (key === 'Host') this.hostExec(nodeKey, node, path);
-    const counters = this.map(node['counters'], [...path, 'counters'], 'counters');
+    const counters = this.mapField(node, 'counters', path, 'counters');
     if (counters) for (const [k, v] of Object.entries(counters)) this.number(v, [...path, 'counters', k]);
 
-    const metrics = this.map(node['metrics'], [...path, 'metrics'], 'metrics');
+    const metrics = this.mapField(node, 'metrics', path, 'metrics');
     if (metrics) {
       for (const [metricId, metric] of Object.entries(metrics)) {
         const metricPath = [...path, 'metrics', metricId];
         const m = this.map(metric, metricPath, 'a metric');
         if (!m) continue;
-        this.number(m['min'], [...metricPath, 'min']);
-        this.number(m['max'], [...metricPath, 'max']);
+        this.numberField(m, 'min', metricPath);
+        this.numberField(m, 'max', metricPath);
         const samples = m['samples'];
         if (samples === undefined || samples === null) continue;
         if (!Array.isArray(samples)) {
@@ -440,6 +528,7 @@ class Inspector {
           continue;
         }
         samples.forEach((sample, i) => {
+          if (isObject(sample) && typeof sample['value'] === 'number' && Number.isFinite(sample['value']) && typeof sample['date'] === 'string' && this.isGoodTimestamp(sample['date'])) return;
           const s = this.map(sample, [...metricPath, 'samples', i], 'a sample');
           if (!s) return;
           this.timestamp(s['date'], [...metricPath, 'samples', i, 'date']);
@@ -448,7 +537,7 @@ class Inspector {
       }
     }
     for (const field of ['sets', 'parents'] as const) {
-      const map = this.map(node[field], [...path, field], field);
+      const map = this.mapField(node, field, path, field);
       if (map) for (const [k, v] of Object.entries(map)) this.stringList(v, [...path, field, k]);
     }
     this.stringList(node['adjacency'], [...path, 'adjacency']);
