@@ -203,9 +203,8 @@ export const plugin = definePlugin({
         const containers = inventory ? readContainers(inventory, source, ctx.procRoot, log) : undefined;
         recordNamespaceMetrics(metrics, scan, types, containers?.sharing);
         const containersKey = containers?.key ?? '';
-        // Not with a metrics endpoint: core's metrics wrapper (metrics/hub.ts) does not pass UNCHANGED on, and an
-        // empty report would be published instead (the same rule as volume-count's, until core passes it through).
-        if (!metrics && published && published.table === table && published.containers === containersKey) return UNCHANGED;
+        // The metrics above are written every time (they count hidden rows too); core's hub keeps them with UNCHANGED.
+        if (published && published.table === table && published.containers === containersKey) return UNCHANGED;
         report.topology('Host').node(hostNodeId(hostId)).latest(TOTAL_KEY, table.total).table(TABLE_PREFIX, table.rows);
         if (containers) writeContainers(report, containers.nodes);
         // A warm-up collection is not published, so it cannot be the report an UNCHANGED refers to.

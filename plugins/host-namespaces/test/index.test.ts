@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execaSync } from 'execa';
-import { createLogger, createMetricsHub, hostNodeId, resolveOptionValues, type Report } from '@scope-plugins/core';
+import { createLogger, createMetricsHub, hostNodeId, parseListenAddress, resolveOptionValues, type Report } from '@scope-plugins/core';
 import { renderNode, requireComponent, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MORE_ROW_ID, TABLE_PREFIX, TOTAL_KEY, buildRowId, plugin } from '../src/index.js';
@@ -203,6 +203,15 @@ describe('unchanged collections, on a controlled proc tree', () => {
     const first = tableOf(await test.running.collectNow());
     expect(Object.keys(first)).toHaveLength(3);
     for (let i = 0; i < 3; i++) expect(tableOf(await test.running.collectNow())).toEqual(first);
+    // The series are those of the last collection, unchanged ones included.
+    const url = await hub.listen(parseListenAddress('127.0.0.1:0'));
+    try {
+      const page = await (await fetch(url)).text();
+      expect(page).toMatch(/scope_host_namespaces_namespaces\{type="net"\} 1\b/);
+      expect(page).toMatch(/scope_host_namespaces_processes\{type="net",namespace="other"\} 1\b/);
+    } finally {
+      await hub.close();
+    }
   });
 });
 
