@@ -1,5 +1,0 @@
-#!/usr/bin/env node
-import { runPluginCli } from '@scope-plugins/core';
-import { plugin } from './index.js';
-await runPluginCli(plugin);
-//# sourceMappingURL=cli.js.map
