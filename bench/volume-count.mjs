@@ -61,11 +61,11 @@ try {
     const apiMs = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      const container = { id: (await client.request('POST', `/containers/create?name=bench-event-${n}-${i}`, { body: { Image: IMAGE, HostConfig: { NetworkMode: 'none' } } })).Id };
+      const container = await client.createContainer({ name: `bench-event-${n}-${i}`, Image: IMAGE, HostConfig: { NetworkMode: 'none' } });
       apiMs.push(performance.now() - t0);
       while (!inventory.containers().has(container.id) && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 1));
       eventMs.push(performance.now() - t0);
-      await client.request('DELETE', `/containers/${container.id}`);
+      await container.remove();
     }
     await inventory.close();
 

@@ -1,3 +1,4 @@
+import Docker from 'dockerode';
 import type { NumberOption, StringOption } from '@scope-plugins/core';
 
 /** Where Docker listens unless `--docker-host` or `DOCKER_HOST` says otherwise. */
@@ -76,3 +77,16 @@ export const dockerResyncOption = {
 
 /** Both Docker options, to spread into a plugin's `options`: `{ ...dockerOptions, ... }`. */
 export const dockerOptions = { dockerHost: dockerHostOption, dockerResyncMs: dockerResyncOption } as const;
+
+/**
+ * A dockerode client for `options.dockerHost` (default {@link DEFAULT_DOCKER_HOST}). Every connection
+ * setting is given explicitly so `DOCKER_HOST`/`DOCKER_CLIENT_TIMEOUT` in the environment cannot override it
+ * (a client-wide timeout would also cut the idle event stream). Throws a TypeError on a bad URL.
+ */
+export function createDockerClient(options: { dockerHost?: string } = {}): Docker {
+  const endpoint = parseDockerHost(options.dockerHost ?? DEFAULT_DOCKER_HOST);
+  const common = { timeout: undefined, protocol: 'http' as const };
+  return endpoint.kind === 'unix'
+    ? new Docker({ ...common, socketPath: endpoint.socketPath, host: undefined, port: undefined })
+    : new Docker({ ...common, host: endpoint.host, port: endpoint.port, socketPath: undefined });
+}

@@ -1,6 +1,5 @@
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
-import { createDockerClient } from './client.js';
-import { DEFAULT_DOCKER_HOST, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
+import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
 import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
 import { REMOVAL_ACTIONS, createLineSplitter, isInventoryEvent, parseDockerEvent } from './events.js';
 import { isFullContainerId, type ContainerRecord } from './record.js';
@@ -224,7 +223,6 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
       await sleepUnlessAborted(backoff.next(), stop.signal);
     }
     containers = new Map();
-    docker.close();
     settleReady();
   })();
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
 import type { Logger } from '@scope-plugins/core';
-import type { DockerClient } from './client.js';
 import { buildContainerRecord, isFullContainerId, type ContainerRecord } from './record.js';
 
 /** How {@link createDockerRequests} talks to Docker. */
@@ -18,7 +18,7 @@ function httpStatus(error: unknown): number | undefined {
 }
 
 /** The Docker API calls the inventory makes, each bounded by a deadline and by the session's signal. */
-export function createDockerRequests(docker: DockerClient, options: DockerRequestOptions) {
+export function createDockerRequests(docker: Docker, options: DockerRequestOptions) {
   const { requestTimeoutMs, inspectConcurrency, log } = options;
 
   /**
@@ -42,7 +42,7 @@ export function createDockerRequests(docker: DockerClient, options: DockerReques
   /** Inspects one container; undefined if it no longer exists (or Docker refuses to describe it). */
   const inspectOne = async (id: string, session: AbortSignal): Promise<ContainerRecord | undefined> => {
     try {
-      const info = await withDeadline(session, (abortSignal) => docker.inspectContainer(id, { signal: abortSignal }));
+      const info = await withDeadline(session, (abortSignal) => docker.getContainer(id).inspect({ abortSignal }));
       return buildContainerRecord(info);
     } catch (error) {
       const code = httpStatus(error);
@@ -58,7 +58,7 @@ export function createDockerRequests(docker: DockerClient, options: DockerReques
 
   /** Lists every container (`all: true`) and inspects each, `inspectConcurrency` at a time. */
   const listAll = async (session: AbortSignal): Promise<Map<string, ContainerRecord>> => {
-    const list = await withDeadline(session, (abortSignal) => docker.listContainers({ all: true, signal: abortSignal }));
+    const list = await withDeadline(session, (abortSignal) => docker.listContainers({ all: true, abortSignal }));
     const ids = list.map((c) => c.Id).filter(isFullContainerId);
     const next = new Map<string, ContainerRecord>();
     let cursor = 0;
@@ -75,7 +75,7 @@ export function createDockerRequests(docker: DockerClient, options: DockerReques
 
   /** Opens the container event stream; only opening has a deadline (the stream itself is idle for long spells). */
   const openEvents = async (session: AbortSignal): Promise<Readable> => {
-    const opened = docker.getEvents({ filters: { type: ['container'] }, signal: session });
+    const opened = docker.getEvents({ filters: { type: ['container'] }, abortSignal: session }) as unknown as Promise<Readable>;
     let openTimer: NodeJS.Timeout | undefined;
     return Promise.race([
       opened,

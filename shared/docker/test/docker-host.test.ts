@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { optionEnv, optionFlag, resolveOptionValues } from '@scope-plugins/core';
-import { dockerHostOption, dockerOptions, formatDockerEndpoint, parseDockerHost } from '../src/index.js';
+import { createDockerClient, dockerHostOption, dockerOptions, formatDockerEndpoint, parseDockerHost } from '../src/index.js';
 
 describe('parseDockerHost', () => {
   it.each([
@@ -37,5 +37,25 @@ describe('dockerHostOption', () => {
     expect(resolveOptionValues('any', dockerOptions, { dockerHost: 'tcp://127.0.0.1:2375' }).dockerHost).toBe('tcp://127.0.0.1:2375');
     expect(() => resolveOptionValues('any', dockerOptions, { dockerHost: 'ftp://x' })).toThrow(TypeError);
     expect(() => resolveOptionValues('any', dockerOptions, { dockerResyncMs: '0' })).toThrow(new TypeError('any: --docker-resync-ms (env SCOPE_DOCKER_RESYNC_MS) must be an integer of at least 1000 (ms), got "0"'));
+  });
+});
+
+/** The docker-modem fields the client is built from (not in its type declarations). */
+type Modem = { socketPath?: string; host?: string; port?: number };
+
+describe('createDockerClient', () => {
+  it('connects where it is told, whatever DOCKER_HOST says', () => {
+    const saved = process.env['DOCKER_HOST'];
+    process.env['DOCKER_HOST'] = 'tcp://10.9.9.9:2375';
+    try {
+      const unix = createDockerClient({ dockerHost: 'unix:///tmp/some.sock' }).modem as unknown as Modem;
+      expect({ socketPath: unix.socketPath, host: unix.host }).toEqual({ socketPath: '/tmp/some.sock', host: undefined });
+      const tcp = createDockerClient({ dockerHost: 'tcp://127.0.0.1:2399' }).modem as unknown as Modem;
+      expect({ socketPath: tcp.socketPath, host: tcp.host, port: tcp.port }).toEqual({ socketPath: undefined, host: '127.0.0.1', port: 2399 });
+    } finally {
+      if (saved === undefined) delete process.env['DOCKER_HOST'];
+      else process.env['DOCKER_HOST'] = saved;
+    }
+    expect(() => createDockerClient({ dockerHost: 'bogus' })).toThrow(TypeError);
   });
 });
