@@ -36,8 +36,11 @@ export interface NamespaceScan {
 export interface NamespaceSource {
   readonly name: NamespaceSourceName;
   read(signal?: AbortSignal): Promise<NamespaceScan>;
-  /** A process's namespaces as of the last read, when the source keeps them (the cached proc source); else undefined. */
-  namespacesOf?(pid: number): Partial<Record<NamespaceType, string>> | undefined;
+  /**
+   * A process's namespaces as of the last read, when the source keeps them (the cached proc source): null when it
+   * knows the process but could not read it, undefined when it does not know it.
+   */
+  namespacesOf?(pid: number): Partial<Record<NamespaceType, string>> | null | undefined;
 }
 
 /** Error codes of {@link NamespaceSourceError}. */

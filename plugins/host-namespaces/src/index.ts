@@ -246,7 +246,9 @@ function declaredOnly(container: RuntimeContainerRecord): ContainerNode | undefi
  * its verification period, see proc-cache.ts), else read now.
  */
 function namespacesOf(source: NamespaceSource, procRoot: string, pid: number): Partial<Record<NamespaceType, string>> | undefined {
-  return source.namespacesOf?.(pid) ?? readProcessNamespaces(procRoot, pid);
+  const cached = source.namespacesOf?.(pid);
+  // null: known and unreadable (this VM's pid 1): not tried again every collection, each try throws eight times.
+  return cached === undefined ? readProcessNamespaces(procRoot, pid) : (cached ?? undefined);
 }
 
 /**
@@ -270,9 +272,10 @@ function readContainers(inventory: ContainerInventory<RuntimeContainerRecord>, s
   const done = () => ({ nodes, sharing, key: JSON.stringify(nodes) });
   if (running.length === 0) return done();
   // The host's namespaces are those of pid 1, or of pid 2 (kthreadd) where pid 1 cannot be read.
-  const hostPid = [1, 2].find((pid) => namespacesOf(source, procRoot, pid) !== undefined);
-  const host = hostPid === undefined ? undefined : namespacesOf(source, procRoot, hostPid);
-  if (hostPid === undefined || !host) {
+  let hostPid = 1;
+  let host = namespacesOf(source, procRoot, hostPid);
+  if (!host) host = namespacesOf(source, procRoot, (hostPid = 2));
+  if (!host) {
     log.transition('host-reference', 'unreadable', 'warn', `cannot read the host's namespaces under ${procRoot} (pid 1 or 2): container sharing is not reported; run as root with the host's /proc`);
     return done();
   }

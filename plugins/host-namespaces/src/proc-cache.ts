@@ -48,11 +48,11 @@ export interface CachedProcReader {
   /** What the last read did. */
   lastRead(): CachedReadStats;
   /**
-   * The namespaces of `pid` as of the last read, when it holds every type (undefined otherwise: unknown pid,
-   * unreadable process, or a reader limited by `types`). Same freshness as the table: a process new since the last
-   * listing is not known yet.
+   * The namespaces of `pid` as of the last read: null when it could not be read (gone, or not ours), undefined when
+   * the reader does not know it (new since the last listing) or reads fewer than every type. Same freshness as the
+   * table.
    */
-  namespacesOf(pid: number): Partial<Record<NamespaceType, string>> | undefined;
+  namespacesOf(pid: number): Partial<Record<NamespaceType, string>> | null | undefined;
 }
 
 interface ProcessEntry {
@@ -279,7 +279,10 @@ export function createCachedProcReader(procRoot: string, options: CachedProcRead
 
   return {
     lastRead: () => stats,
-    namespacesOf: (pid) => (allTypes ? cache.get(pid)?.namespaces : undefined),
+    namespacesOf: (pid) => {
+      const entry = allTypes ? cache.get(pid) : undefined;
+      return entry ? (entry.namespaces ?? null) : undefined;
+    },
     async read(signal) {
       const at = now();
       // The passwd file is read once: user names of uids rarely change, and the uid itself is re-read with the owner.
