@@ -74,6 +74,7 @@ export { installFaultHandlers } from './plugin/faults.js';
 export { IDLE_AFTER_MS, IDLE_INTERVAL_MS, startCollectionSchedule, type CollectionSchedule, type ScheduleOptions } from './plugin/schedule.js';
 export { addCommonOptions, addPluginOptions, parsePositiveInt, readCommonFlags, type CommonFlags, type PluginOptionInput, type PluginOptionReader } from './cli/options.js';
 export { createPluginProgram, runPluginCli, runPlugins, type RunPluginsOptions } from './cli/run.js';
+export { limitV8Memory, type V8MemoryOptions, type V8MemoryOutcome } from './cli/v8-memory.js';
 export { diagnoseControlResponse, diagnosePoll, diagnoseReportBody, hasProblems, type Diagnosis, type TopologySummary } from './doctor/diagnose.js';
 export { doctorFailed, formatDoctor, runDoctor, type DoctorEntry, type DoctorOptions } from './doctor/doctor.js';
 export { createDoctorCommand } from './doctor/command.js';
