@@ -1,6 +1,8 @@
 /**
  * Pure parsers for the JSON stream of `bpftrace -f json bpf/http-stats.bt`: one JSON object per line.
- * The program prints three maps once a second (`@req`, `@resp`, `@lat`, each with a generation digit
+ * The programs print one map once a second (`@c0`/`@c1`, keys `"<pid>,<kind>,<n>"`: kind 1 request by method id,
+ * 2 response by status code, 3 latency bucket), given as one `counts` event. Earlier programs (and the AOT one)
+ * print three maps instead (`@req`, `@resp`, `@lat`, each with a generation digit
  * 0 or 1: `@req0`, …; keys `"<pid>,<n>"`), a `printf` line once its probes are attached, and bpftrace
  * adds `attached_probes` (and `lost_events` if any). The AOT program (`bpf/http-stats-aot.bt`) keys `@resp` by the
  * status line's first characters instead of the code (`"<pid>,HTTP/1.1 404"`): the code is read from them here.
@@ -37,6 +39,8 @@ export type TracerEvent =
   | { kind: 'responses'; entries: Array<PidCount & { status: number }> }
   /** Request → response latencies of the last second, per process and bucket (lower bound, µs). */
   | { kind: 'latency'; entries: Array<PidCount & { bucketUs: number }> }
+  /** One print of the combined map: the three kinds above at once. */
+  | { kind: 'counts'; requests: Array<PidCount & { method: string }>; responses: Array<PidCount & { status: number }>; latency: Array<PidCount & { bucketUs: number }> }
   /** The kernel dropped perf events (the program sends none per request, so this should not happen). */
   | { kind: 'lost'; events: number }
   /** A line that is valid JSON but not one of the above (other bpftrace output types). */
@@ -51,6 +55,26 @@ export interface TracerParseError {
 
 const MAP_KINDS = { req: 'requests', resp: 'responses', lat: 'latency' } as const;
 const MAP_NAME = /^@(req|resp|lat)[01]?$/;
+const COUNTS_MAP_NAME = /^@c[01]?$/;
+const COUNTS_KEY = /^(\d+),([123]),(\d+)$/;
+const COUNTS_KINDS = { 1: 'req', 2: 'resp', 3: 'lat' } as const;
+
+/** The combined map: split by kind into the three maps' shapes, each checked as they are. */
+function parseCounts(name: string, body: unknown, line: string): TracerEvent | TracerParseError {
+  if (!isRecord(body)) return { kind: 'error', message: `map ${name} is not an object`, line };
+  const parts: Record<keyof typeof MAP_KINDS, Record<string, unknown>> = { req: {}, resp: {}, lat: {} };
+  for (const [key, value] of Object.entries(body)) {
+    const match = COUNTS_KEY.exec(key);
+    if (!match) return { kind: 'error', message: `map ${name} has a key that is not "<pid>,<1|2|3>,<number>": ${JSON.stringify(key)}`, line };
+    parts[COUNTS_KINDS[Number(match[2]) as 1 | 2 | 3]][`${match[1]},${match[3]}`] = value;
+  }
+  const requests = parseMap(name, 'req', parts.req, line);
+  const responses = parseMap(name, 'resp', parts.resp, line);
+  const latency = parseMap(name, 'lat', parts.lat, line);
+  for (const part of [requests, responses, latency]) if (part.kind === 'error') return part;
+  if (requests.kind !== 'requests' || responses.kind !== 'responses' || latency.kind !== 'latency') return { kind: 'error', message: `map ${name} could not be split`, line };
+  return { kind: 'counts', requests: requests.entries, responses: responses.entries, latency: latency.entries };
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -151,6 +175,7 @@ export function parseTracerLine(line: string): TracerEvent | TracerParseError | 
       const names = Object.keys(data);
       if (names.length !== 1) return { kind: 'error', message: `map record with ${names.length} maps, expected 1`, line: text };
       const name = names[0]!;
+      if (COUNTS_MAP_NAME.test(name)) return parseCounts(name, data[name], text);
       const known = MAP_NAME.exec(name);
       if (!known) return { kind: 'other', type: `map ${name}` };
       return parseMap(name, known[1] as keyof typeof MAP_KINDS, data[name], text);

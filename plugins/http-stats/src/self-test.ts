@@ -48,8 +48,9 @@ export function startSelfTest(timeoutMs = 5000): SelfTest {
   return {
     pid: child.pid,
     observe(event) {
-      if (event.kind !== 'requests' || child.pid === undefined) return;
-      for (const entry of event.entries) if (entry.pid === child.pid) seen += entry.count;
+      const requests = event.kind === 'requests' ? event.entries : event.kind === 'counts' ? event.requests : undefined;
+      if (!requests || child.pid === undefined) return;
+      for (const entry of requests) if (entry.pid === child.pid) seen += entry.count;
       if (seen >= SELF_TEST_REQUESTS) settle(true);
     },
     result,

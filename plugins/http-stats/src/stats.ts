@@ -212,8 +212,14 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
     return into;
   };
 
-  return {
+  const self: HttpStats = {
     add(event, at) {
+      if (event.kind === 'counts') {
+        self.add({ kind: 'requests', entries: event.requests }, at);
+        self.add({ kind: 'responses', entries: event.responses }, at);
+        self.add({ kind: 'latency', entries: event.latency }, at);
+        return;
+      }
       const atMs = at.getTime();
       let counted = false;
       switch (event.kind) {
@@ -322,6 +328,8 @@ export function createHttpStats(options: HttpStatsOptions = {}): HttpStats {
       return newestMs + Math.max(rateWindowMs, latencyWindowMs);
     },
   };
+
+  return self;
 
   /**
    * Plain loops, no intermediate arrays: this runs for every traced process every second, and at 1 Hz its

@@ -57,6 +57,29 @@ describe('parseTracerLine on captured bpftrace output', () => {
     expect(parseTracerLine('{"type": "map", "data": {"@lat": {"5,1536": 3}}}')).toEqual({ kind: 'latency', entries: [{ pid: 5, bucketUs: 1536, count: 3 }] });
   });
 
+  it('splits the combined map (one print a second) into requests, responses and latency, checked as the three maps are', () => {
+    // As bpftrace 0.17 printed @c0 for bpf/http-stats-x86_64.bt (2026-11-30): keys "<pid>,<kind>,<n>".
+    expect(parseTracerLine('{"type": "map", "data": {"@c0": {"12565,1,1": 1, "12566,2,200": 1, "12609,3,384": 1, "12565,2,200": 1, "12565,3,320": 1, "12910,2,404": 6, "12910,1,2": 6}}}')).toEqual({
+      kind: 'counts',
+      requests: [
+        { pid: 12565, method: 'GET', count: 1 },
+        { pid: 12910, method: 'POST', count: 6 },
+      ],
+      responses: [
+        { pid: 12565, status: 200, count: 1 },
+        { pid: 12566, status: 200, count: 1 },
+        { pid: 12910, status: 404, count: 6 },
+      ],
+      latency: [
+        { pid: 12565, bucketUs: 320, count: 1 },
+        { pid: 12609, bucketUs: 384, count: 1 },
+      ],
+    });
+    expect(parseTracerLine('{"type": "map", "data": {"@c1": {}}}')).toEqual({ kind: 'counts', requests: [], responses: [], latency: [] });
+    expect(parseTracerLine('{"type": "map", "data": {"@c1": {"5,4,1": 1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('<1|2|3>') });
+    expect(parseTracerLine('{"type": "map", "data": {"@c1": {"5,2,99": 1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('out of 100..599') });
+  });
+
   it('reads the code from the status lines the AOT program keys @resp by, skipping lines without one', () => {
     // Lines as bpftrace-aotrt 0.17 printed them for bpf/http-stats-aot.bt (2026-11-30; the second from writes of
     // "HTTP/1.1 " followed by no code, its escapes as bpftrace wrote them).

@@ -43,6 +43,21 @@ describe('createHttpStats', () => {
     expect(before!.latencySamples).toBe(14);
   });
 
+  it('takes the combined counts event as the three events it holds', () => {
+    const split = createHttpStats();
+    const combined = createHttpStats();
+    for (const s of [split, combined]) s.markStarted(new Date(T0));
+    const requests = [{ pid: 7, method: 'GET', count: 4 }];
+    const responses = [{ pid: 7, status: 404, count: 3 }, { pid: 8, status: 200, count: 1 }];
+    const latency = [{ pid: 7, bucketUs: 96, count: 3 }];
+    split.add({ kind: 'requests', entries: requests }, new Date(T0 + 1000));
+    split.add({ kind: 'responses', entries: responses }, new Date(T0 + 1000));
+    split.add({ kind: 'latency', entries: latency }, new Date(T0 + 1000));
+    combined.add({ kind: 'counts', requests, responses, latency }, new Date(T0 + 1000));
+    expect(combined.pids()).toEqual([7, 8]);
+    for (const pid of [7, 8]) expect(combined.snapshot(pid, new Date(T0 + 1500))).toEqual(split.snapshot(pid, new Date(T0 + 1500)));
+  });
+
   it('gives rates over the rate window, dropping to zero (never below) once traffic stops', () => {
     const stats = createHttpStats({ rateWindowMs: 2000 });
     stats.markStarted(new Date(T0));

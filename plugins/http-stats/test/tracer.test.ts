@@ -65,7 +65,8 @@ describe.sequential('createTracer with real bpftrace', () => {
     const server = await startServer('node');
     cleanups.push(() => server.stop());
     await runLoad(server.port, [{ method: 'GET', status: 404, count: 20 }], 2);
-    await until(() => events.some((e) => e.kind === 'responses' && e.entries.some((x) => x.pid === server.pid && x.status === 404)), 10_000, 'the 404s');
+    const responses = (e: TracerEvent) => (e.kind === 'counts' ? e.responses : e.kind === 'responses' ? e.entries : []);
+    await until(() => events.some((e) => responses(e).some((x) => x.pid === server.pid && x.status === 404)), 10_000, 'the 404s');
 
     process.kill(first.pid!, 'SIGKILL');
     await until(() => tracer.status().state === 'running' && tracer.status().starts === 2, 20_000, 'the restart');
