@@ -59,10 +59,23 @@ function poll(agent, socketPath) {
   });
 }
 
+// Every process this bench started, so an interrupted run stops them too (they would otherwise outlive it).
+const started = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of started) child.kill('SIGTERM');
+    process.exit(130);
+  });
+}
+
 /** Starts one layout (one or more processes), polls its sockets 1/s, samples RSS 1/s. */
 async function runLayout(layout) {
   const root = await mkdtemp(join(tmpdir(), 'sp-mem-'));
   const procs = layout.commands(root).map((argv) => spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
+  for (const p of procs) {
+    started.add(p);
+    p.on('exit', () => started.delete(p));
+  }
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const sockets = layout.sockets(root);
   const samples = [];

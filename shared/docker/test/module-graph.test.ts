@@ -5,8 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requireComponent } from '@scope-plugins/core/testing';
 import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '../src/testing/index.js';
 
-// What a process using Docker loads: dockerode, with the two requires our patches (patches/, pnpm-workspace.yaml)
-// make lazy left out — ssh2 (and its WebAssembly) for ssh:// hosts, the BuildKit session's gRPC stack for builds.
+// What a process using Docker loads: dockerode, with the requires our patches (patches/, pnpm-workspace.yaml) make
+// lazy left out — ssh2 (and its WebAssembly) for ssh:// hosts, the BuildKit session's gRPC stack and the build
+// context's tar-fs (tar-stream, bl, ...) and .dockerignore parser for builds, readable-stream for attach/exec.
 const haveDocker = isDockerdInstalled();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -20,7 +21,7 @@ describe('module graph of a Docker inventory (real dockerd)', () => {
     await dockerd?.dispose();
   }, 120_000);
 
-  it('talks to Docker through dockerode without loading ssh2 or the gRPC/protobuf stack', async () => {
+  it('talks to Docker through dockerode without loading ssh2, the gRPC/protobuf stack or the build context packer', async () => {
     const script = `
       import { createRequire } from 'node:module';
       import { createLogger } from '@scope-plugins/core';
@@ -37,6 +38,6 @@ describe('module graph of a Docker inventory (real dockerd)', () => {
     const packages = new Set(loaded.map((path) => /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules)/.exec(path)?.[1]).filter(Boolean));
     expect(packages.has('dockerode')).toBe(true);
     expect(packages.has('docker-modem')).toBe(true);
-    expect([...packages].filter((name) => /^(ssh2|cpu-features|@grpc\/.*|protobufjs)$/.test(name!))).toEqual([]);
+    expect([...packages].filter((name) => /^(ssh2|cpu-features|@grpc\/.*|protobufjs|tar-fs|tar-stream|bl|@balena\/dockerignore|readable-stream)$/.test(name!))).toEqual([]);
   }, 60_000);
 });
