@@ -141,10 +141,10 @@ function isCleanTableTemplate(id: string, t: Record<string, unknown>): boolean {
 /** The probe's own latest keys, as a set (checked for every latest entry of every report). */
 const PROBE_LATEST_KEY_SET: ReadonlySet<string> = new Set(PROBE_LATEST_KEYS);
 
-/** A multicolumn key's rest after its prefix is `<row>___<column>`, the row non-empty (the checks of `latestEntry`). */
-function isWellFormedCell(rest: string): boolean {
-  const at = rest.indexOf(MULTICOLUMN_SEPARATOR);
-  return at > 0 && rest.indexOf(MULTICOLUMN_SEPARATOR, at + MULTICOLUMN_SEPARATOR.length) === -1;
+/** A multicolumn key's rest after its prefix (at `from`) is `<row>___<column>`, the row non-empty (the checks of `latestEntry`). */
+function isWellFormedCell(key: string, from: number): boolean {
+  const at = key.indexOf(MULTICOLUMN_SEPARATOR, from);
+  return at > from && key.indexOf(MULTICOLUMN_SEPARATOR, at + MULTICOLUMN_SEPARATOR.length) === -1;
 }
 
 class Inspector {
@@ -193,6 +193,18 @@ class Inspector {
       return;
     }
     if (!this.isGoodTimestamp(value)) this.add('decode', path, `timestamp ${JSON.stringify(value)} is not RFC 3339 with a zone`);
+  }
+
+  /** A metric the full check in {@link node} would find nothing in (finite bounds, well-formed samples). */
+  isCleanMetric(m: Record<string, unknown>): boolean {
+    if (!isOptionalFinite(m['min']) || !isOptionalFinite(m['max'])) return false;
+    const samples = m['samples'];
+    if (samples === undefined || samples === null) return true;
+    if (!Array.isArray(samples)) return false;
+    for (const sample of samples) {
+      if (!isObject(sample) || typeof sample['value'] !== 'number' || !Number.isFinite(sample['value']) || typeof sample['date'] !== 'string' || !this.isGoodTimestamp(sample['date'])) return false;
+    }
+    return true;
   }
 
   /** RFC 3339 with a zone; the last good one is remembered (a report's entries nearly all share one). */
@@ -289,7 +301,7 @@ class Inspector {
     const controlIds = this.controls(key, topology['controls']);
     const nodes = this.map(topology['nodes'], [key, 'nodes'], 'nodes');
     if (!nodes) return;
-    for (const [nodeKey, node] of Object.entries(nodes)) this.node(key, nodeKey, node, multicolumnPrefixes, controlIds);
+    for (const nodeKey in nodes) this.node(key, nodeKey, nodes[nodeKey], multicolumnPrefixes, controlIds);
     this.unnamedRows(key, topology['table_templates'], nodes);
   }
 
@@ -304,8 +316,10 @@ class Inspector {
       const first = isObject(t['columns'][0]) ? decodeString(t['columns'][0]['id']) : undefined;
       if (!first) continue;
       const prefix = t['prefix'];
-      for (const [nodeKey, node] of Object.entries(nodes)) {
+      for (const nodeKey in nodes) {
+        const node = nodes[nodeKey];
         const latest = isObject(node) && isObject(node['latest']) ? node['latest'] : {};
+        if (this.allRowsNamed(latest, prefix, first)) continue;
         const rows = new Set<string>();
         const named = new Set<string>();
         for (const k in latest) {
@@ -325,6 +339,24 @@ class Inspector {
         }
       }
     }
+  }
+
+  /**
+   * Fast check for {@link unnamedRows}: true when every cell outside the first column has its row's
+   * first-column cell (`<prefix><row>___<first>`) beside it. False sends the node to the full count.
+   */
+  allRowsNamed(latest: Record<string, unknown>, prefix: string, first: string): boolean {
+    for (const k in latest) {
+      if (!k.startsWith(prefix)) continue;
+      const at = k.indexOf(MULTICOLUMN_SEPARATOR, prefix.length);
+      if (at === -1) continue;
+      const columnAt = at + MULTICOLUMN_SEPARATOR.length;
+      const next = k.indexOf(MULTICOLUMN_SEPARATOR, columnAt);
+      const columnEnd = next === -1 ? k.length : next;
+      if (columnEnd - columnAt === first.length && k.startsWith(first, columnAt)) continue;
+      if (!(`${k.slice(0, columnAt)}${first}` in latest)) return false;
+    }
+    return true;
   }
 
   tableTemplates(key: TopologyKey, value: unknown): string[] {
@@ -515,7 +547,9 @@ class Inspector {
 
     const metrics = this.mapField(node, 'metrics', path, 'metrics');
     if (metrics) {
-      for (const [metricId, metric] of Object.entries(metrics)) {
+      for (const metricId in metrics) {
+        const metric = metrics[metricId];
+        if (isObject(metric) && this.isCleanMetric(metric)) continue;
         const metricPath = [...path, 'metrics', metricId];
         const m = this.map(metric, metricPath, 'a metric');
         if (!m) continue;
@@ -551,7 +585,7 @@ class Inspector {
   latestEntry(key: string, value: unknown, nodePath: Array<string | number>, multicolumnPrefixes: string[], controlIds: Set<string>): void {
     if (isObject(value) && typeof value['value'] === 'string' && typeof value['timestamp'] === 'string' && value['timestamp'] === this.#goodTimestamp && key !== 'active_controls' && !PROBE_LATEST_KEY_SET.has(key)) {
       let plain = true;
-      for (const prefix of multicolumnPrefixes) if (key.startsWith(prefix) && !isWellFormedCell(key.slice(prefix.length))) plain = false;
+      for (const prefix of multicolumnPrefixes) if (key.startsWith(prefix) && !isWellFormedCell(key, prefix.length)) plain = false;
       for (const prefix of PROBE_LATEST_PREFIXES) if (key.startsWith(prefix)) plain = false;
       if (plain) return;
     }
