@@ -183,7 +183,8 @@ async function runWindow(windowName) {
     for (const row of rows) {
       // An unpolled floor spends no measurable CPU (idle window): no ratio then.
       row.cpuRatio = floorRow.cpuMsPerMin > 0 ? row.cpuMsPerMin / floorRow.cpuMsPerMin : NaN;
-      row.schedRatio = floorRow.schedMsPerMin > 0 ? row.schedMsPerMin / floorRow.schedMsPerMin : NaN;
+      // Unpolled, the floor spends a fraction of a ms: a ratio to it would mean nothing.
+      row.schedRatio = polling && floorRow.schedMsPerMin > 0 ? row.schedMsPerMin / floorRow.schedMsPerMin : NaN;
       row.rssRatio = row.rssMiB / floorRow.rssMiB;
     }
     return { window: windowName, seconds, processes, rows };
