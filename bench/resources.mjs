@@ -12,11 +12,12 @@
 // Run (root, after `pnpm run build`): node bench/resources.mjs   (ROUNDS=5 WINDOW_S=30 PROCESSES=700)
 // Writes bench/results/resources.json and bench/results/resources.md.
 import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollReport } from './lib/poll.mjs';
 import { countProcesses, cpuDelta, rssTree, schedDeltaMs, snapshotTree } from './lib/proc.mjs';
 import { describeRun, describeRunMarkdown, formatSpread, spread } from './lib/stats.mjs';
 
@@ -76,17 +77,7 @@ function start(s, root) {
 
 /** One GET /report as the probe sends it; resolves to the body ('' on failure). */
 function poll(running, id) {
-  return new Promise((resolve) => {
-    const req = request({ socketPath: socketOf(running.root, id), path: '/report', agent: running.agents.get(id), headers: { Host: 'plugin' }, timeout: 500 }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', () => resolve(''));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(''));
-    req.end();
-  });
+  return pollReport(socketOf(running.root, id), running.agents.get(id));
 }
 
 /** Waits until every socket answers and http-stats' tracer runs (bpftrace compiled and attached). */

@@ -13,7 +13,8 @@
 // several sockets (the suite: IDS_suite=iowait,volume-count,http-stats,host-namespaces). {root} becomes a fresh
 // plugins root, {sock} a socket path for the floor. WARM (s, default 8) is the warm-up before the window.
 import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { pollReport } from './lib/poll.mjs';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { descendantsOf, readRssKb, readSchedNs } from './lib/proc.mjs';
@@ -39,18 +40,7 @@ const running = specs.map((s) => {
 const stopAll = () => running.forEach((r) => r.child.kill('SIGKILL'));
 process.on('SIGINT', () => (stopAll(), process.exit(130)));
 
-function poll(r, socketPath) {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/report', agent: r.agent, headers: { Host: 'plugin' }, timeout: 500 }, (res) => {
-      let n = 0;
-      res.on('data', (c) => (n += c.length));
-      res.on('end', () => resolve(n));
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => (req.destroy(), resolve(0)));
-    req.end();
-  });
-}
+const poll = async (r, socketPath) => (await pollReport(socketPath, r.agent)).length;
 const cpuNs = (r) => readSchedNs(r.child.pid) + descendantsOf(r.child.pid).reduce((sum, pid) => sum + readSchedNs(pid), 0);
 
 let stop = false;

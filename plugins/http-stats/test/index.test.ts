@@ -83,6 +83,20 @@ async function expectCounted(t: TestPlugin, pid: number, load: LoadResult, plann
   expect(p99).toBeGreaterThanOrEqual(p50);
 }
 
+/** Starts a Node and a Python server and runs `plan` against both at once, filling `servers` and `loads`. */
+async function serveUnderLoad(servers: Partial<Record<'node' | 'python', TestServer>>, loads: Partial<Record<'node' | 'python', LoadResult>>, plan: typeof PLAN): Promise<void> {
+  servers.node = await startServer('node');
+  servers.python = await startServer('python');
+  [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, plan), runLoad(servers.python.port, plan)]);
+}
+
+/** Stops the servers, then the plugin. */
+async function stopAll(servers: Partial<Record<'node' | 'python', TestServer>>, t: TestPlugin | undefined): Promise<void> {
+  await servers.node?.stop();
+  await servers.python?.stop();
+  await t?.stop();
+}
+
 describe.sequential('http-stats against real servers and bpftrace', () => {
   let t: TestPlugin;
   const servers: Partial<Record<'node' | 'python', TestServer>> = {};
@@ -94,16 +108,10 @@ describe.sequential('http-stats against real servers and bpftrace', () => {
     if (!tracer.available) return;
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500 });
     await t.waitForReport(tracerRunning, 20_000);
-    servers.node = await startServer('node');
-    servers.python = await startServer('python');
-    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, PLAN), runLoad(servers.python.port, PLAN)]);
+    await serveUnderLoad(servers, loads, PLAN);
   }, 120_000);
 
-  afterAll(async () => {
-    await servers.node?.stop();
-    await servers.python?.stop();
-    await t?.stop();
-  });
+  afterAll(() => stopAll(servers, t));
 
   it('the load generator got every planned answer', () => {
     for (const load of [loads.node!, loads.python!]) {
@@ -148,16 +156,10 @@ describe.sequential('http-stats with the x86_64 program (reads without entry pro
     if (!(tracer.available && process.arch === 'x64')) return;
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { program: X86_64_BPF_PROGRAM_PATH, tlsLibraries: 'none' } });
     await t.waitForReport(tracerRunning, 20_000);
-    servers.node = await startServer('node');
-    servers.python = await startServer('python');
-    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, plan), runLoad(servers.python.port, plan)]);
+    await serveUnderLoad(servers, loads, plan);
   }, 120_000);
 
-  afterAll(async () => {
-    await servers.node?.stop();
-    await servers.python?.stop();
-    await t?.stop();
-  });
+  afterAll(() => stopAll(servers, t));
 
   for (const kind of ['node', 'python'] as const) {
     it(`counts ${kind}'s requests and status codes within 1%`, async () => {
@@ -183,16 +185,10 @@ describe.sequential('http-stats in bpftrace AOT mode (--aot: bpftrace-aotrt, no 
     if (!(tracer.available && runtime)) return;
     t = await startTestPlugin(plugin, { hostId: HOST, intervalMs: 500, options: { aot: true } });
     await t.waitForReport(tracerRunning, 30_000);
-    servers.node = await startServer('node');
-    servers.python = await startServer('python');
-    [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, PLAN), runLoad(servers.python.port, PLAN)]);
+    await serveUnderLoad(servers, loads, PLAN);
   }, 120_000);
 
-  afterAll(async () => {
-    await servers.node?.stop();
-    await servers.python?.stop();
-    await t?.stop();
-  });
+  afterAll(() => stopAll(servers, t));
 
   it('runs the compiled program in bpftrace-aotrt, which has no LLVM mapped', async () => {
     const tracerLine = Object.values((await t.report()).Host?.nodes ?? {})[0]?.latest?.[TRACER_KEY]?.value ?? '';
@@ -240,11 +236,7 @@ describe.sequential('http-stats over HTTPS (OpenSSL uprobes) against real server
     [loads.node, loads.python] = await Promise.all([runLoad(servers.node.port, plan, 8, { tls: true }), runLoad(servers.python.port, plan, 8, { tls: true })]);
   }, 120_000);
 
-  afterAll(async () => {
-    await servers.node?.stop();
-    await servers.python?.stop();
-    await t?.stop();
-  });
+  afterAll(() => stopAll(servers, t));
 
   for (const kind of ['node', 'python'] as const) {
     it(`counts ${kind}'s HTTPS requests and status codes within 1%`, async () => {

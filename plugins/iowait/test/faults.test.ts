@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requestPlugin, startTestPlugin, type TestPlugin } from '@scope-plugins/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { plugin } from '../src/index.js';
+import { fifoHasReader } from './helpers.js';
 
 // A /proc file whose read would block: `<proc-root>/stat` becomes a FIFO nobody writes. The plugin reads
 // synchronously, so it must refuse such a file before reading it (a blocking read would stall the event
@@ -19,17 +19,6 @@ afterEach(async () => {
   running = undefined;
   if (root) await rm(root, { recursive: true, force: true });
 });
-
-/** Whether some process holds the FIFO open for reading: a non-blocking writer's open fails with ENXIO when none does. */
-function fifoHasReader(path: string): boolean {
-  try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return false;
-    throw error;
-  }
-}
 
 describe('a /proc file that could block (a FIFO)', () => {
   it('is refused at once without being held open; the plugin keeps answering, marks the data stale with the reason, and recovers once the file is back', { timeout: 60_000 }, async () => {

@@ -1,27 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotRegularFileError, openKernelFile, readKernelFileSync, readKernelTextOptional, type KernelFile } from '../src/read-file.js';
 import { parseProcStatTotal } from '../src/parse.js';
+import { fifoHasReader } from './helpers.js';
 
 // Real files only: the kernel's own /proc and cgroup files, and FIFOs, directories and regular files made in a temp dir.
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ticks = (text: string) => Object.values(parseProcStatTotal(text)).reduce((a, b) => a + b, 0);
-
-/** Whether some process holds the FIFO open for reading: a non-blocking writer's open fails with ENXIO when none does. */
-function fifoHasReader(path: string): boolean {
-  try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENXIO') return false;
-    throw error;
-  }
-}
 
 let dir: string;
 let kept: KernelFile | undefined;
