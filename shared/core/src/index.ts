@@ -2,6 +2,7 @@
 export { ERROR_CODES, ScopePluginError, describeError, type ScopePluginErrorCode } from './errors.js';
 export { createBackoff, sleepUnlessAborted, type Backoff, type BackoffOptions } from './util/backoff.js';
 export { validatePositiveNumber } from './util/validate.js';
+export { HEARTBEAT_MS, heartbeatPeriodMs, onHeartbeat } from './util/heartbeat.js';
 export { LOG_LEVELS, MAX_TRANSITION_STATES, createLogger, normalizeTransitionState, validateLogLevel, type LogFields, type LogLevel, type Logger, type LoggerOptions } from './log.js';
 export {
   CONTROL_ID_PATTERN,

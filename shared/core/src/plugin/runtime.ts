@@ -35,7 +35,7 @@ export interface RuntimeOptions extends LifecycleOptions {
   dirMode?: number;
   /** Mode of the socket. @default 0o600 */
   socketMode?: number;
-  /** How often the socket path is checked (and re-created when removed). @default 1500 */
+  /** Longest time between two checks of the socket path (re-created when removed); checks run on the shared heartbeat. @default 2000 */
   socketCheckMs?: number;
   /** No `/report` for this long makes the plugin collect every `idleIntervalMs` only; 0 never idles. @default 30_000 */
   idleAfterMs?: number;
@@ -107,12 +107,37 @@ function buildSpec(definition: ResolvedPluginDefinition, description: string): P
   };
 }
 
+/**
+ * `promise`, or `onTimeout()`'s error when it has not settled within `ms`. The timer is armed only when the promise
+ * did not settle within the current turn of the event loop: most collections read synchronously and are done by
+ * then, and a timer that is armed and cleared still wakes the process once, when it would have been due.
+ */
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => ScopePluginError): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
+  return new Promise<T>((resolve, reject) => {
+    const started = Date.now();
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    promise.then(
+      (value) => {
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+    setImmediate(() => {
+      if (settled) return;
+      timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        reject(onTimeout());
+      }, Math.max(0, ms - (Date.now() - started)));
+    });
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves true when `promise` settles within `ms`, false otherwise (the promise keeps running). */
@@ -146,6 +171,10 @@ export class PluginCollector {
   #collections = 0;
   #guardViolations = 0;
   readonly #abort = new AbortController();
+  /** Signals of the collections running now, with their instance's signal (aborted together with it or with the plugin). */
+  readonly #running = new Map<AbortController, AbortSignal | undefined>();
+  /** Instance signals already listened to (one listener per instance, not one per collection). */
+  readonly #watched = new WeakSet<AbortSignal>();
 
   constructor(definition: ResolvedPluginDefinition, hostId: string, log: Logger, options: LifecycleOptions & { controlBudgetMs?: number } = {}) {
     this.definition = definition;
@@ -276,17 +305,20 @@ export class PluginCollector {
     }
     const controller = new AbortController();
     const instanceSignal = lifecycle.signal;
-    const onStop = () => controller.abort(new Error('plugin stopped'));
-    this.#abort.signal.addEventListener('abort', onStop, { once: true });
-    instanceSignal?.addEventListener('abort', onStop, { once: true });
+    if (this.#abort.signal.aborted) controller.abort(new Error('plugin stopped'));
+    if (instanceSignal && !this.#watched.has(instanceSignal)) {
+      this.#watched.add(instanceSignal);
+      instanceSignal.addEventListener('abort', () => this.#abortRunning(instanceSignal), { once: true });
+    }
+    if (instanceSignal?.aborted) controller.abort(new Error('plugin stopped'));
+    this.#running.set(controller, instanceSignal);
     // Inside the instance's scope: whatever collect starts belongs to (and is blamed on) the instance.
     const run = lifecycle.run(() => (async (): Promise<CollectResult> => instance.collect({ report, now, hostId: this.hostId, signal: controller.signal, ...(options.publish === false ? { warmup: true } : {}) }))());
     const inflight = run.then(
       () => undefined,
       () => undefined,
     ).finally(() => {
-      this.#abort.signal.removeEventListener('abort', onStop);
-      instanceSignal?.removeEventListener('abort', onStop);
+      this.#running.delete(controller);
       if (this.#inflight === inflight) this.#inflight = undefined;
     });
     this.#inflight = inflight;
@@ -422,8 +454,16 @@ export class PluginCollector {
     return answer;
   }
 
+  /** Aborts the running collections (of one instance, or all). */
+  #abortRunning(instanceSignal?: AbortSignal): void {
+    for (const [controller, signal] of this.#running) {
+      if (instanceSignal === undefined || signal === instanceSignal) controller.abort(new Error('plugin stopped'));
+    }
+  }
+
   async close(): Promise<void> {
     this.#abort.abort(new Error('plugin stopped'));
+    this.#abortRunning();
     await this.#lifecycle?.stop();
   }
 

@@ -13,13 +13,19 @@
  *
  * Aligned with the reader: at 1 Hz much of a plugin's cost is waking up (cold caches, timers), not the
  * collection itself. So a `/report` can start the due collection at once, right after its answer is
- * written, in the same wake-up; the timer then waits 1.25 intervals and, with the Scope probe polling
- * every interval, never fires. A poll takes over from the timer when the last collection is at least half
- * an interval old (once, to lock on), and keeps the lock while polls come at least 0.75 intervals apart;
- * a second reader polling out of phase does not double the collections, and the timer takes over when the
- * polls stop. The answer carries the collection made after the previous poll, one interval old.
+ * written, in the same wake-up. A poll takes over from the timer when the last collection is at least half
+ * an interval old (once, to lock on; a poll that comes sooner after a timer tick pushes the timer back to
+ * 1.25 intervals after that tick, so that the next poll locks on), and keeps the lock while polls come at
+ * least 0.75 intervals apart;
+ * a second reader polling out of phase does not double the collections. While locked no timer of the
+ * schedule's own is armed (a timer pushed back at every poll would still wake the process once per poll,
+ * at the time it was first due): the process's shared heartbeat (util/heartbeat.ts, at least every
+ * 2 intervals and at most every 2 s) notices when the polls stopped, 1.25 intervals after the last
+ * poll-driven collection or up to one beat later, and the timer takes over again. The answer carries the
+ * collection made after the previous poll, one interval old.
  */
 import type { Logger } from '../log.js';
+import { HEARTBEAT_MS, onHeartbeat } from '../util/heartbeat.js';
 
 /** Default of {@link ScheduleOptions.idleAfterMs}. */
 export const IDLE_AFTER_MS = 30_000;
@@ -72,17 +78,36 @@ export function startCollectionSchedule(collector: Collecting, options: Schedule
   /** True while collections follow the polls (the last tick was started by one). */
   let locked = false;
   let aligned: NodeJS.Immediate | undefined;
+  /** Unsubscribes the heartbeat watch that runs while locked. */
+  let unwatch: (() => void) | undefined;
+  /** True once a poll pushed the timer back since the last tick (see touch). */
+  let pushed = false;
+
+  /** On the heartbeat while locked: the timer takes over once the polls stopped. */
+  const watch = (now: number) => {
+    if (stopped || !locked || aligned || now - lastTickAt < intervalMs * 1.25) return;
+    tick();
+  };
 
   const tick = (byPoll = false) => {
     aligned = undefined;
     if (stopped) return;
     lastTickAt = Date.now();
     locked = byPoll;
-    if (!idle && idleAfterMs > 0 && Date.now() - lastReportAt >= idleAfterMs) {
-      idle = true;
-      log.info('no client asked for /report for a while; collecting less often until one does', { idle_after_ms: idleAfterMs, idle_interval_ms: idleIntervalMs });
+    pushed = false;
+    clearTimeout(timer);
+    timer = undefined;
+    if (byPoll) {
+      unwatch ??= onHeartbeat(watch, Math.min(HEARTBEAT_MS, intervalMs * 2));
+    } else {
+      unwatch?.();
+      unwatch = undefined;
+      if (!idle && idleAfterMs > 0 && Date.now() - lastReportAt >= idleAfterMs) {
+        idle = true;
+        log.info('no client asked for /report for a while; collecting less often until one does', { idle_after_ms: idleAfterMs, idle_interval_ms: idleIntervalMs });
+      }
+      timer = setTimeout(tick, idle ? idleIntervalMs : intervalMs);
     }
-    timer = setTimeout(tick, idle ? idleIntervalMs : byPoll ? intervalMs * 1.25 : intervalMs);
     if (collector.busy) collector.recordSkippedTick();
     else void collector.collect();
   };
@@ -117,14 +142,24 @@ export function startCollectionSchedule(collector: Collecting, options: Schedule
         return;
       }
       if (!touchOptions?.align || waking || aligned || stopped || collector.busy) return;
-      if (lastReportAt - lastTickAt < intervalMs * (locked ? 0.75 : 0.5)) return;
-      clearTimeout(timer);
+      if (lastReportAt - lastTickAt < intervalMs * (locked ? 0.75 : 0.5)) {
+        // A poll soon after a timer tick would never lock on (the timer keeps ticking just before each poll):
+        // push the timer back once, so that the next poll, about an interval later, comes first and collects.
+        if (!locked && timer && !pushed) {
+          pushed = true;
+          clearTimeout(timer);
+          timer = setTimeout(tick, Math.max(0, lastTickAt + intervalMs * 1.25 - Date.now()));
+        }
+        return;
+      }
       // setImmediate: after the I/O callbacks of this loop turn, so the answer is written first.
       aligned = setImmediate(() => tick(true));
     },
     stop() {
       stopped = true;
       clearTimeout(timer);
+      unwatch?.();
+      unwatch = undefined;
       if (aligned) clearImmediate(aligned);
     },
   };

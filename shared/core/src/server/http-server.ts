@@ -17,7 +17,10 @@ export interface PluginHandlers {
 }
 
 function send(res: ServerResponse, statusCode: number, body: string | Buffer): void {
-  res.writeHead(statusCode, { 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  // The same Date header Node would send, made here: Node caches its own and clears the cache with a timer
+  // at the next second, one more wake-up of the process for every answer (see util/heartbeat.ts).
+  res.sendDate = false;
+  res.writeHead(statusCode, { Date: new Date().toUTCString(), 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
   res.end(body);
 }
 

@@ -1,6 +1,7 @@
 /**
  * A plugin's listening socket, kept where the probe looks for it: bound at `<root>/<id>/<id>.sock`,
- * checked every `checkIntervalMs` (one lstat comparing device and inode with what we bound), and
+ * checked at least every `checkIntervalMs` on the process's shared heartbeat (one lstat comparing device and inode
+ * with what we bound; see util/heartbeat.ts for why it is not a timer of its own), and
  * re-bound when the socket, its directory or the whole root was removed (a tmpfs cleaned, a hostPath
  * recreated, an operator tidying /var/run). A path taken over by a regular file or by another live
  * process's socket is never touched: that is logged, and re-checked until it goes away.
@@ -11,6 +12,7 @@ import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { ScopePluginError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { HEARTBEAT_MS, onHeartbeat } from '../util/heartbeat.js';
 import { prepareSocketPath, probeSocket, readSocketIdentity, removeSocketFile, type SocketIdentity } from './socket-file.js';
 
 /** Options of {@link servePluginSocket}. */
@@ -23,7 +25,7 @@ export interface PluginSocketOptions {
   dirMode?: number;
   /** @default 0o600 */
   socketMode?: number;
-  /** How often the path is checked. @default 1500 */
+  /** Longest time between two checks of the path (they run on the shared heartbeat). @default HEARTBEAT_MS (2000) */
   checkIntervalMs?: number;
 }
 
@@ -191,9 +193,8 @@ export async function servePluginSocket(options: PluginSocketOptions): Promise<P
     checking ??= checkOnce().finally(() => (checking = undefined));
     return checking;
   };
-  const timer = setInterval(() => void check(), options.checkIntervalMs ?? 1500);
-  // The watch alone must not keep a process alive.
-  timer.unref();
+  // The heartbeat is unref'd: the watch alone does not keep a process alive.
+  const unwatch = onHeartbeat(() => void check(), options.checkIntervalMs ?? HEARTBEAT_MS);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -205,7 +206,7 @@ export async function servePluginSocket(options: PluginSocketOptions): Promise<P
     stop() {
       stopping ??= (async () => {
         stopped = true;
-        clearInterval(timer);
+        unwatch();
         await checking;
         // Stop accepting first, so the probe sees "connection refused" for no longer than needed.
         removeSocketFile(identity);
