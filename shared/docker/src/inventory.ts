@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { createBackoff, sleepUnlessAborted, validatePositiveNumber, type Logger } from '@scope-plugins/core';
 import { DEFAULT_DOCKER_HOST, createDockerClient, formatDockerEndpoint, parseDockerHost } from './docker-host.js';
 import { describeDockerFailure, type DockerFailure } from './describe-failure.js';
@@ -164,7 +165,15 @@ export function createDockerInventory(options: DockerInventoryOptions): DockerIn
         else next.delete(id);
       }
       touched.clear();
-      containers = next;
+      // A record that did not change keeps its object, and a resync that changed nothing keeps the map: readers that
+      // cache by identity (volume-count answers UNCHANGED while it holds the very same records) rebuild only on change.
+      let same = next.size === containers.size;
+      for (const [id, record] of next) {
+        const old = containers.get(id);
+        if (old !== undefined && old !== record && isDeepStrictEqual(old, record)) next.set(id, old);
+        else if (old !== record) same = false;
+      }
+      if (!same) containers = next;
     };
 
     await Promise.race([sync(), failed]);

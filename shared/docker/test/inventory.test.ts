@@ -90,6 +90,23 @@ describe('createDockerInventory against a real dockerd', () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(lines.filter((l) => l.includes('full resync done')).length - resyncsBefore).toBeGreaterThan(3);
+      // Nothing changed across those resyncs: the same map and the same record objects are served (readers cache by identity).
+      const map = fast.containers();
+      const records = [...map.values()];
+      // The event path updates the live map in place: keep a copy of what it held.
+      const before = new Map(map);
+      const resyncsMid = lines.filter((l) => l.includes('full resync done')).length;
+      await waitFor('two more resyncs', () => (lines.filter((l) => l.includes('full resync done')).length >= resyncsMid + 2 ? true : undefined), 2000);
+      expect(fast.containers()).toBe(map);
+      expect([...fast.containers().values()].every((r, i) => r === records[i])).toBe(true);
+      // A changed container gets a new record; the others keep theirs through the resyncs that follow.
+      await dockerd.docker(['rename', 'inv-r2', 'inv-r2b']);
+      await waitFor('renamed record', () => (fast.containers().get(created[2]!)?.name === 'inv-r2b' ? true : undefined), 2000);
+      const resyncsAfter = lines.filter((l) => l.includes('full resync done')).length;
+      await waitFor('two more resyncs', () => (lines.filter((l) => l.includes('full resync done')).length >= resyncsAfter + 2 ? true : undefined), 2000);
+      expect(fast.containers().get(created[2]!)).not.toBe(before.get(created[2]!));
+      expect(fast.containers().get(created[2]!)?.name).toBe('inv-r2b');
+      expect(fast.containers().get(created[3]!)).toBe(before.get(created[3]!));
       await dockerd.docker(['rm', created[2]!, created[3]!]);
     } finally {
       await fast.close();
