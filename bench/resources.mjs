@@ -6,7 +6,7 @@
 //   RSS  = VmRSS of the process, and of its descendants apart, from /proc/<pid>/status, at the end of the window.
 // The floor is a bare Node server answering the same polls (bench/lib/floor-server.mjs); every figure is also
 // given as a ratio to the floor of the same window, which is what to compare across runs on a shared machine.
-// Three windows per round: "host" (the machine as it is: floor, each plugin alone, the suite), "busy"
+// Three windows per round: "host" (the machine as it is: floor, core alone, each plugin alone, the suite), "busy"
 // (processes spawned by the benchmark up to PROCESSES on the host: floor, host-namespaces alone, the suite) and
 // "idle" (floor and suite, not polled after start-up: what the idle rule leaves).
 // Run (root, after `pnpm run build`): node bench/resources.mjs   (ROUNDS=5 WINDOW_S=30 PROCESSES=700)
@@ -38,9 +38,11 @@ function subject(name, args, ids) {
 const floor = subject('floor (bare Node server)', [here('lib/floor-server.mjs')], ['floor']);
 const alone = (id) => subject(`scope-${id} alone`, [here(`../plugins/${id}/dist/cli.js`)], [id]);
 const suite = subject('scope-plugins run (all four)', [here('../suite/dist/cli.js'), 'run'], PLUGINS);
+// What core alone costs: a plugin that sets one key per collection (bench/lib/null-plugin.mjs).
+const core = subject('core alone (a plugin setting one key)', [here('lib/null-plugin.mjs')], ['null']);
 
 const WINDOWS = {
-  host: { label: 'host as it is', subjects: [floor, ...PLUGINS.map(alone), suite] },
+  host: { label: 'host as it is', subjects: [floor, core, ...PLUGINS.map(alone), suite] },
   busy: { label: `${PROCESSES} processes on the host`, subjects: [floor, alone('host-namespaces'), suite] },
   // Nobody polls after start-up (Scope not running): core's idle rule should make this cheap. Measured after
   // IDLE_WAIT_S without a poll, so the plugins have gone idle.
