@@ -1,11 +1,16 @@
 /**
  * Pure parsers for the JSON stream of `bpftrace -f json bpf/http-stats.bt`: one JSON object per line.
  * The programs print one map once a second (`@c0`/`@c1`, keys `"<pid>,<kind>,<n>"`: kind 1 request by method id,
- * 2 response by status code, 3 latency bucket), given as one `counts` event. Earlier programs (and the AOT one)
+ * 2 response, 3 latency bucket), given as one `counts` event. A kind-2 key is one response: `n` is its status code
+ * (100..599) when it was not timed, and `(bucket + 1) * 1000 + code` when it was (the response and its latency in one
+ * map update, kernel side); kind 3 (a latency alone) is what programs before that printed, still read. Earlier programs (and the AOT one)
  * print three maps instead (`@req`, `@resp`, `@lat`, each with a generation digit
  * 0 or 1: `@req0`, …; keys `"<pid>,<n>"`), a `printf` line once its probes are attached, and bpftrace
- * adds `attached_probes` (and `lost_events` if any). The AOT program (`bpf/http-stats-aot.bt`) keys `@resp` by the
- * status line's first characters instead of the code (`"<pid>,HTTP/1.1 404"`): the code is read from them here.
+ * adds `attached_probes` (and `lost_events` if any). The AOT program (`bpf/http-stats-aot.bt`) keys responses by the
+ * status line's first characters instead of the code (`"<pid>,HTTP/1.1 404"`): the code is read from them here. It
+ * prints `@req` and `@rl` (responses with their latency, one map update per response, kernel side: keys
+ * `"<pid>,<status line>,<n>"`, n = latency bucket + 1, or 0 when the response was not timed); earlier it printed
+ * `@resp` (keys `"<pid>,<status line>"`) and `@lat`, still read.
  */
 
 /** Method ids the bpftrace program uses, by id (see the program's header). */
@@ -56,6 +61,9 @@ export interface TracerParseError {
 const MAP_KINDS = { req: 'requests', resp: 'responses', lat: 'latency' } as const;
 const MAP_NAME = /^@(req|resp|lat)[01]?$/;
 const COUNTS_MAP_NAME = /^@c[01]?$/;
+const RESPONSE_LATENCY_MAP_NAME = /^@rl[01]?$/;
+/** `<pid>,<status line>,<latency bucket + 1 or 0>`: the status line is everything between the first and the last comma. */
+const RESPONSE_LATENCY_KEY = /^(\d+),(.*),(\d+)$/s;
 const COUNTS_KEY = /^(\d+),([123]),(\d+)$/;
 const COUNTS_KINDS = { 1: 'req', 2: 'resp', 3: 'lat' } as const;
 
@@ -66,7 +74,22 @@ function parseCounts(name: string, body: unknown, line: string): TracerEvent | T
   for (const [key, value] of Object.entries(body)) {
     const match = COUNTS_KEY.exec(key);
     if (!match) return { kind: 'error', message: `map ${name} has a key that is not "<pid>,<1|2|3>,<number>": ${JSON.stringify(key)}`, line };
-    parts[COUNTS_KINDS[Number(match[2]) as 1 | 2 | 3]][`${match[1]},${match[3]}`] = value;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      return { kind: 'error', message: `map ${name} has a count that is not a non-negative integer at ${JSON.stringify(key)}`, line };
+    }
+    const [, pid, kind, n] = match as unknown as [string, string, string, string];
+    // Several keys can land on one (pid, code) or (pid, bucket): their counts add up.
+    const add = (part: Record<string, unknown>, at: string) => {
+      part[at] = ((part[at] as number | undefined) ?? 0) + value;
+    };
+    if (kind === '2' && n.length > 3) {
+      // A timed response, (bucket + 1) * 1000 + code: counted as the response (code) and as its latency (bucket).
+      const timed = BigInt(n);
+      add(parts.resp, `${pid},${timed % 1000n}`);
+      add(parts.lat, `${pid},${timed / 1000n - 1n}`);
+    } else {
+      add(parts[COUNTS_KINDS[Number(kind) as 1 | 2 | 3]], `${pid},${n}`);
+    }
   }
   const requests = parseMap(name, 'req', parts.req, line);
   const responses = parseMap(name, 'resp', parts.resp, line);
@@ -74,6 +97,34 @@ function parseCounts(name: string, body: unknown, line: string): TracerEvent | T
   for (const part of [requests, responses, latency]) if (part.kind === 'error') return part;
   if (requests.kind !== 'requests' || responses.kind !== 'responses' || latency.kind !== 'latency') return { kind: 'error', message: `map ${name} could not be split`, line };
   return { kind: 'counts', requests: requests.entries, responses: responses.entries, latency: latency.entries };
+}
+
+/** The AOT program's responses-with-latency map: split into its responses (by status line) and latency. */
+function parseResponseLatency(name: string, body: unknown, line: string): TracerEvent | TracerParseError {
+  if (!isRecord(body)) return { kind: 'error', message: `map ${name} is not an object`, line };
+  const responses: Record<string, unknown> = {};
+  const latency: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    const match = RESPONSE_LATENCY_KEY.exec(key);
+    if (!match) return { kind: 'error', message: `map ${name} has a key that is not "<pid>,<status line>,<number>": ${JSON.stringify(key)}`, line };
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      return { kind: 'error', message: `map ${name} has a count that is not a non-negative integer at ${JSON.stringify(key)}`, line };
+    }
+    const [, pid, statusLine, n] = match as unknown as [string, string, string, string];
+    const code = STATUS_LINE_CODE.exec(`${pid},${statusLine}`);
+    // As for @resp: a line whose code is not 100..599 was no response (nor is its latency counted).
+    if (STATUS_LINE_KEY.test(`${pid},${statusLine}`) && !code) continue;
+    const add = (part: Record<string, unknown>, at: string) => {
+      part[at] = ((part[at] as number | undefined) ?? 0) + value;
+    };
+    add(responses, code ? `${pid},${code[2]}` : `${pid},${statusLine}`);
+    if (n !== '0') add(latency, `${pid},${BigInt(n) - 1n}`);
+  }
+  const parsedResponses = parseMap(name, 'resp', responses, line);
+  const parsedLatency = parseMap(name, 'lat', latency, line);
+  for (const part of [parsedResponses, parsedLatency]) if (part.kind === 'error') return part;
+  if (parsedResponses.kind !== 'responses' || parsedLatency.kind !== 'latency') return { kind: 'error', message: `map ${name} could not be split`, line };
+  return { kind: 'counts', requests: [], responses: parsedResponses.entries, latency: parsedLatency.entries };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -176,6 +227,7 @@ export function parseTracerLine(line: string): TracerEvent | TracerParseError | 
       if (names.length !== 1) return { kind: 'error', message: `map record with ${names.length} maps, expected 1`, line: text };
       const name = names[0]!;
       if (COUNTS_MAP_NAME.test(name)) return parseCounts(name, data[name], text);
+      if (RESPONSE_LATENCY_MAP_NAME.test(name)) return parseResponseLatency(name, data[name], text);
       const known = MAP_NAME.exec(name);
       if (!known) return { kind: 'other', type: `map ${name}` };
       return parseMap(name, known[1] as keyof typeof MAP_KINDS, data[name], text);

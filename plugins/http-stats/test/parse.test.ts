@@ -80,6 +80,46 @@ describe('parseTracerLine on captured bpftrace output', () => {
     expect(parseTracerLine('{"type": "map", "data": {"@c1": {"5,2,99": 1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('out of 100..599') });
   });
 
+  it('reads a timed response (one key: status code and latency bucket) as the response and its latency', () => {
+    // Keys as the programs print them since one map update counts a response and its latency: n = code when the
+    // response was not timed, (bucket + 1) * 1000 + code when it was; they add up with each other and with kind 3.
+    expect(parseTracerLine('{"type": "map", "data": {"@c1": {"7,2,200": 2, "7,2,1200": 3, "7,2,17200": 1, "7,2,17404": 4, "7,3,16": 5, "8,2,385201": 1, "7,1,5": 9}}}')).toEqual({
+      kind: 'counts',
+      requests: [{ pid: 7, method: 'HEAD', count: 9 }],
+      responses: [
+        { pid: 7, status: 200, count: 6 },
+        { pid: 7, status: 404, count: 4 },
+        { pid: 8, status: 201, count: 1 },
+      ],
+      latency: [
+        { pid: 7, bucketUs: 0, count: 3 },
+        { pid: 7, bucketUs: 16, count: 10 },
+        { pid: 8, bucketUs: 384, count: 1 },
+      ],
+    });
+    expect(parseTracerLine('{"type": "map", "data": {"@c0": {"7,2,16099": 1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('out of 100..599') });
+    expect(parseTracerLine('{"type": "map", "data": {"@c0": {"7,2,1200": -1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('non-negative integer') });
+  });
+
+  it("reads the AOT program's responses-with-latency map (status line, latency bucket + 1 or 0)", () => {
+    // As bpftrace-aotrt 0.17 printed @rl0 for bpf/http-stats-aot.bt (2026-12-08), plus a line without a code.
+    expect(parseTracerLine('{"type": "map", "data": {"@rl0": {"21755,HTTP/1.1 200 ,33": 3087, "21755,HTTP/1.1 200 ,37": 2, "21755,HTTP/1.1 404 ,33": 1, "21755,HTTP/1.1 100 ,0": 1, "21228,HTTP/1.0 200\\r,0": 4, "21228,HTTP/1.1 2,,5": 1}}}')).toEqual({
+      kind: 'counts',
+      requests: [],
+      responses: [
+        { pid: 21228, status: 200, count: 4 },
+        { pid: 21755, status: 100, count: 1 },
+        { pid: 21755, status: 200, count: 3089 },
+        { pid: 21755, status: 404, count: 1 },
+      ],
+      latency: [
+        { pid: 21755, bucketUs: 32, count: 3088 },
+        { pid: 21755, bucketUs: 36, count: 2 },
+      ],
+    });
+    expect(parseTracerLine('{"type": "map", "data": {"@rl1": {"5,HTTP/1.1 200 ": 1}}}')).toMatchObject({ kind: 'error', message: expect.stringContaining('<status line>') });
+  });
+
   it('reads the code from the status lines the AOT program keys @resp by, skipping lines without one', () => {
     // Lines as bpftrace-aotrt 0.17 printed them for bpf/http-stats-aot.bt (2026-11-30; the second from writes of
     // "HTTP/1.1 " followed by no code, its escapes as bpftrace wrote them).
