@@ -30,6 +30,13 @@ export interface NamespaceScan {
   processes: number;
   /** Processes skipped: exited mid-scan or unreadable (EACCES). Always 0 for lsns, which skips silently. */
   skipped: number;
+  /**
+   * How many times, since the source was created, a process it already knew was found in other namespaces than
+   * before (setns, unshare without a new process, a pid reused): a running total, so a change of it between two
+   * scans means a count moved for that reason. Undefined when the source cannot tell (lsns, the uncached walk):
+   * then every count change is treated as one of these.
+   */
+  inPlaceChanges?: number;
 }
 
 /** A way to read the namespaces: the `/proc` walk or `lsns`. */

@@ -79,6 +79,13 @@ export const CONTAINER_NS_PREFIX = `${PLUGIN_ID}_container_ns_`;
 /** @default 200 */
 export const DEFAULT_MAX_ROWS = 200;
 
+/**
+ * How long a change of process counts alone may wait before it is shown, when it comes only from processes
+ * starting or exiting (no row comes or goes, no lowest pid, owner or command changes, no process moved in place).
+ * @default 10000
+ */
+export const DEFAULT_COUNT_HOLD_MS = 10_000;
+
 
 /**
  * The plugin's own options (`--max-rows` in `scope-host-namespaces`, `--host-namespaces.max-rows` in the suite,
@@ -110,6 +117,15 @@ export const options = {
     description: 'longer commands are cut with "…" in the Command column (Scope shows a long cell whole on hover; this bounds the report size)',
     deprecatedFlags: ['command-max-chars'],
     deprecatedEnv: ['HOST_NAMESPACES_COMMAND_MAX_CHARS'],
+  },
+  countHoldMs: {
+    type: 'number',
+    integer: true,
+    min: 0,
+    unit: 'ms',
+    default: DEFAULT_COUNT_HOLD_MS,
+    description:
+      'a change of # Procs caused only by processes starting or exiting is shown at most this late (0: at once); new or vanished namespaces and other changes are shown at once',
   },
   source: {
     type: 'enum',
@@ -168,7 +184,7 @@ export const plugin = definePlugin({
   },
   options,
   create(ctx) {
-    const { types, maxRows, commandMaxChars, source: sourceName, passwdFile: passwdPath } = ctx.options;
+    const { types, maxRows, commandMaxChars, countHoldMs, source: sourceName, passwdFile: passwdPath } = ctx.options;
     const source = createNamespaceSource(sourceName, { procRoot: ctx.procRoot, types, passwdPath });
     const log = ctx.log;
     log.info('reading namespaces', { source: sourceName, types: types.join(','), proc_root: ctx.procRoot, max_rows: maxRows });
@@ -187,14 +203,26 @@ export const plugin = definePlugin({
     const tables = createNamespaceTableCache({ types, maxRows, commandMaxChars });
     let lastScan: NamespaceScan | undefined;
     let table: NamespaceTable | undefined;
+    /** When the current table was built (its counts were exact then), and the source's in-place change total then. */
+    let builtAt = 0;
+    let builtInPlace: number | undefined;
     /** What the last published report showed: its table object and its containers' part. */
     let published: { table: NamespaceTable; containers: string } | undefined;
 
     return {
-      async collect({ report, hostId, signal, metrics, warmup }) {
+      async collect({ report, now: collectedAt, hostId, signal, metrics, warmup }) {
         const scan = await source.read(signal);
-        if (scan !== lastScan || !table) {
-          table = tables.build(scan.namespaces);
+        // Short-lived processes move the counts of the host's namespaces on nearly every collection, and each move
+        // would make core rebuild, guard and serialize the whole table: such a change waits up to countHoldMs. A
+        // process that moved in place (counted by the source) or any change of rows, pids, owners or commands does not.
+        const now = collectedAt.getTime();
+        const holdCounts = countHoldMs > 0 && scan.inPlaceChanges !== undefined && scan.inPlaceChanges === builtInPlace && now - builtAt < countHoldMs;
+        if (scan !== lastScan || !table || (tables.holding && !holdCounts)) {
+          const next = tables.build(scan.namespaces, { holdCounts });
+          if (next !== table) builtAt = now;
+          // Not holding: the table shows everything the source has counted so far.
+          if (!tables.holding) builtInPlace = scan.inPlaceChanges;
+          table = next;
           lastScan = scan;
           for (const { reason } of table.rejected) log.transition(`rejected:${reason}`, 'rejected', 'warn', 'namespace left out of the table', { reason });
         }

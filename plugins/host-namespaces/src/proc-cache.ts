@@ -190,6 +190,8 @@ export function createCachedProcReader(procRoot: string, options: CachedProcRead
   const orphaned = new Set<NamespaceState>();
   let processes = 0;
   let skipped = 0;
+  /** Known processes found in other namespaces when read again (NamespaceScan.inPlaceChanges). */
+  let inPlaceChanges = 0;
   let changed = true;
   let users: Map<number, string> | undefined;
   let last: NamespaceScan | undefined;
@@ -342,7 +344,11 @@ export function createCachedProcReader(procRoot: string, options: CachedProcRead
         }
         cache.set(pid, next);
         if (!entry || entry.startTime !== next.startTime || !sameNamespaces(entry.namespaces, next.namespaces, types)) {
-          if (entry) detach(pid, entry);
+          if (entry) {
+            // Not a process coming or going with the pid list: one that moved in place (or a pid reused unseen).
+            inPlaceChanges++;
+            detach(pid, entry);
+          }
           attach(pid, next);
         } else if (entry.details && next.details && (entry.details.user !== next.details.user || entry.details.command !== next.details.command)) {
           // Same namespaces, new owner or command: the rows it leads show them.
@@ -377,6 +383,6 @@ export function createCachedProcReader(procRoot: string, options: CachedProcRead
       }
       namespaces.push(space.record);
     }
-    return { source: 'proc', namespaces, processes, skipped };
+    return { source: 'proc', namespaces, processes, skipped, inPlaceChanges };
   }
 }

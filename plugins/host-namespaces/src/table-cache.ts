@@ -10,8 +10,14 @@ import { buildNamespaceTable, buildRowId, COLUMNS, DEFAULT_COMMAND_MAX_CHARS, MO
 
 /** A table builder that remembers its last table. */
 export interface NamespaceTableCache {
-  /** The table of `records` (sorted by type then inode, as scans are); the previous table object when nothing shown changed. */
-  build(records: readonly NamespaceRecord[]): NamespaceTable;
+  /**
+   * The table of `records` (sorted by type then inode, as scans are); the previous table object when nothing shown
+   * changed, or, with `holdCounts`, when only process counts (# Procs) of shown rows changed: the same rows, pids,
+   * users, commands, total and "N more" row.
+   */
+  build(records: readonly NamespaceRecord[], options?: { holdCounts?: boolean }): NamespaceTable;
+  /** True while the last table returned shows older process counts than the records it was given (held back). */
+  readonly holding: boolean;
 }
 
 type Row = TableRows[string];
@@ -27,6 +33,7 @@ export function createNamespaceTableCache(options: NamespaceTableOptions = {}): 
   let shownRecords: NamespaceRecord[] = [];
   let shownRows: Row[] = [];
   let previous: NamespaceTable | undefined;
+  let holding = false;
 
   const idOf = (record: NamespaceRecord): string | null => {
     let id = ids.get(record.inode);
@@ -41,14 +48,22 @@ export function createNamespaceTableCache(options: NamespaceTableOptions = {}): 
     return id;
   };
 
-  const sameRecord = (a: NamespaceRecord | undefined, b: NamespaceRecord): boolean =>
-    a === b || (a !== undefined && a.inode === b.inode && a.type === b.type && a.nprocs === b.nprocs && a.pid === b.pid && a.user === b.user && a.command === b.command);
+  /** Same row but for its process count. */
+  const sameButCount = (a: NamespaceRecord | undefined, b: NamespaceRecord): boolean =>
+    a === b || (a !== undefined && a.inode === b.inode && a.type === b.type && a.pid === b.pid && a.user === b.user && a.command === b.command);
+  const sameRecord = (a: NamespaceRecord | undefined, b: NamespaceRecord): boolean => a === b || (sameButCount(a, b) && a!.nprocs === b.nprocs);
 
   return {
-    build(records) {
+    get holding() {
+      return holding;
+    },
+    build(records, buildOptions) {
+      const holdCounts = buildOptions?.holdCounts === true;
       // First pass, allocating nothing: are the shown rows the previous ones, and is the total the same?
       let total = 0;
+      // Every shown record equal (`same`), or equal but for counts (`sameRows`).
       let same = previous !== undefined;
+      let sameRows = same;
       let lastId = '';
       for (const record of records) {
         if (!types.has(record.type)) continue;
@@ -56,10 +71,25 @@ export function createNamespaceTableCache(options: NamespaceTableOptions = {}): 
         // A record that cannot form a safe id, or records out of row order: the pure builder handles them.
         if (id === null || id <= lastId) return rebuildFromScratch(records);
         lastId = id;
-        if (same && total < maxRows && !sameRecord(shownRecords[total], record)) same = false;
+        if (sameRows && total < maxRows) {
+          const shown = shownRecords[total];
+          if (!sameButCount(shown, record)) same = sameRows = false;
+          else if (same && shown!.nprocs !== record.nprocs) same = false;
+        }
         total++;
       }
-      if (same && previous && total === previous.total && Math.min(total, maxRows) === shownRecords.length) return previous;
+      if (sameRows && previous && total === previous.total && Math.min(total, maxRows) === shownRecords.length) {
+        if (same) {
+          holding = false;
+          return previous;
+        }
+        if (holdCounts) {
+          // Only counts moved: the caller may show them later (the shown records stay the old ones, so they still differ).
+          holding = true;
+          return previous;
+        }
+      }
+      holding = false;
       // Something shown changed: new rows, reusing those whose record is the same.
       const oldRows = new Map<string, { record: NamespaceRecord; row: Row }>();
       for (let i = 0; i < shownRecords.length; i++) oldRows.set(shownRecords[i]!.inode, { record: shownRecords[i]!, row: shownRows[i]! });
@@ -105,6 +135,7 @@ export function createNamespaceTableCache(options: NamespaceTableOptions = {}): 
   function rebuildFromScratch(records: readonly NamespaceRecord[]): NamespaceTable {
     // Rare: the pure builder sorts, and says why a record was refused; the next build starts afresh from it.
     previous = undefined;
+    holding = false;
     shownRecords = [];
     shownRows = [];
     return buildNamespaceTable(records, options);

@@ -45,6 +45,9 @@ describe('options', () => {
     expect(() => resolve({ types: 'net,bogus' })).toThrow(/"bogus"/);
     expect(() => resolve({ maxRows: '0' })).toThrow(TypeError);
     expect(() => resolve({ source: 'ps' })).toThrow(/"ps"/);
+    expect(resolve({}).countHoldMs).toBe(10_000);
+    expect(resolve({ countHoldMs: '0' }).countHoldMs).toBe(0);
+    expect(() => resolve({ countHoldMs: '-1' })).toThrow(TypeError);
     // What parseTypesOption did before core took the list over: validated, deduplicated, in the kernel's order.
     expect(resolve({ types: 'net, mnt,net' }).types).toEqual(['mnt', 'net']);
     expect(() => resolve({ types: ' , ' })).toThrow(/the list is empty/);
@@ -193,6 +196,56 @@ describe('unchanged collections, on a controlled proc tree', () => {
     // And gone on the one after it exited.
     await rm(join(root, '9'), { recursive: true });
     expect(tableOf(await test.running.collectNow())).toEqual(tableOf(first));
+  });
+
+  it('holds back a count moved only by processes coming and going (--count-hold-ms), never a new row or an in-place move', async () => {
+    root = await mkdtemp(join(tmpdir(), 'hn-index-'));
+    await addProcess(7, '101');
+    await addProcess(8, '201');
+    // An hour: within this test a held count can only be shown by a change that is never held.
+    test = await startTestPlugin(plugin, { hostId: HOST, procRoot: root, options: { docker: false, types: 'mnt,net,uts', countHoldMs: 3_600_000 } });
+    const first = tableOf(await test.running.collectNow());
+    expect(first[buildRowId('mnt', '100')]).toMatchObject({ nprocs: '2' });
+    // A process joins existing namespaces: only counts move, the table stays as it was.
+    await addProcess(9, '101');
+    expect(tableOf(await test.running.collectNow())).toEqual(first);
+    // The reader looks at a process again on the collection after it first saw it: pid 9 is found in net 201 now,
+    // a move in place (same pid), shown at once with every count as it is.
+    await rm(join(root, '9', 'ns', 'net'));
+    await symlink('net:[201]', join(root, '9', 'ns', 'net'));
+    const moved = tableOf(await test.running.collectNow());
+    expect(moved[buildRowId('mnt', '100')]).toMatchObject({ nprocs: '3' });
+    expect(moved[buildRowId('net', '101')]).toMatchObject({ nprocs: '1', pid: '7' });
+    expect(moved[buildRowId('net', '201')]).toMatchObject({ nprocs: '2', pid: '8' });
+    // Another one joins (held), then one in a new namespace comes: the new row and all counts at once.
+    await addProcess(10, '101');
+    expect(tableOf(await test.running.collectNow())).toEqual(moved);
+    await addProcess(11, '301');
+    const grown = tableOf(await test.running.collectNow());
+    expect(grown[buildRowId('net', '301')]).toMatchObject({ nprocs: '1', pid: '11' });
+    expect(grown[buildRowId('net', '101')]).toMatchObject({ nprocs: '2' });
+    expect(grown[buildRowId('mnt', '100')]).toMatchObject({ nprocs: '5' });
+    // The leader of net 101 exits: a new lowest pid is shown at once, with its count.
+    await rm(join(root, '7'), { recursive: true });
+    expect(tableOf(await test.running.collectNow())[buildRowId('net', '101')]).toMatchObject({ nprocs: '1', pid: '10', command: 'app10' });
+  });
+
+  it('shows a held count once the hold has passed, without another change, and at once with --count-hold-ms 0', async () => {
+    root = await mkdtemp(join(tmpdir(), 'hn-index-'));
+    await addProcess(7, '101');
+    const holdMs = 300;
+    test = await startTestPlugin(plugin, { hostId: HOST, procRoot: root, options: { docker: false, types: 'mnt,net,uts', countHoldMs: holdMs } });
+    await test.running.collectNow();
+    await addProcess(8, '101');
+    // Held or not (a slow machine may take longer than the hold between two collections): after the hold, shown.
+    await test.running.collectNow();
+    await new Promise((resolve) => setTimeout(resolve, holdMs + 50));
+    expect(tableOf(await test.running.collectNow())[buildRowId('net', '101')]).toMatchObject({ nprocs: '2' });
+    await test.stop();
+    test = await startTestPlugin(plugin, { hostId: HOST, procRoot: root, options: { docker: false, types: 'mnt,net,uts', countHoldMs: 0 } });
+    await test.running.collectNow();
+    await addProcess(9, '101');
+    expect(tableOf(await test.running.collectNow())[buildRowId('net', '101')]).toMatchObject({ nprocs: '3' });
   });
 
   it('keeps serving the table, collection after collection, behind core\'s metrics wrapper (--metrics-listen)', async () => {

@@ -161,6 +161,37 @@ describe('cached /proc reader on the real host: quiet processes', () => {
     expect(seenAfterMs).toBeDefined();
   });
 
+  it('counts a running process that joins an existing namespace in place (inPlaceChanges), which moves only counts', { timeout: 60_000 }, async () => {
+    // The target: a net namespace already holding a process. The shell then becomes `nsenter --net=… sleep 60` in
+    // place: same pid and start time, now in that namespace, which gains one process and no row comes or goes.
+    const target = spawn('unshare', ['--net', 'sleep', '60'], { stdio: 'ignore' });
+    children.push(target);
+    await waitUntil(() => readFileSync(`/proc/${target.pid}/cmdline`, 'utf8').startsWith('sleep'), 'unshare to exec sleep');
+    const net = inodeOf(target.pid!, 'net');
+    const child = spawn('sh', ['-c', `read line; exec nsenter --net=/proc/${target.pid}/ns/net sleep 60`], { stdio: ['pipe', 'ignore', 'ignore'] });
+    children.push(child);
+    const pid = child.pid!;
+    await waitUntil(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sh'), 'the shell to start');
+    let clock = 1_000_000;
+    const verifyPeriodMs = 10_000;
+    const reader = createCachedProcReader('/proc', { verifyPeriodMs, now: () => clock });
+    await reader.read();
+    clock += 2000;
+    const before = await reader.read();
+    expect(before.namespaces.find((n) => n.inode === net)).toMatchObject({ nprocs: 1, pid: target.pid });
+    child.stdin!.write('go\n');
+    await waitUntil(() => inodeOf(pid, 'net') === net && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'), 'the shell to join the namespace');
+    let after: NamespaceScan | undefined;
+    for (let elapsed = 2000; elapsed <= verifyPeriodMs + 2000 && after === undefined; elapsed += 2000) {
+      clock += 2000;
+      const scan = await reader.read();
+      if (scan.namespaces.find((n) => n.inode === net)?.nprocs === 2) after = scan;
+    }
+    expect(after).toBeDefined();
+    // Other processes of the host may move too meanwhile: at least this one was counted.
+    expect(after!.inPlaceChanges).toBeGreaterThan(before.inPlaceChanges!);
+  });
+
   it('moves the lowest pid and the count of a namespace as its members exit, as lsns shows them', { timeout: 60_000 }, async () => {
     // Three sleeps in one new net namespace: the first makes it, two join it with nsenter.
     const first = spawn('unshare', ['--net', 'sleep', '60'], { stdio: 'ignore' });
@@ -235,28 +266,44 @@ describe('cached /proc reader on a controlled proc tree', () => {
     let clock = 0;
     // Period 0: every process is checked on every read, so an in-place change (with its schedstat) shows at once.
     const reader = createCachedProcReader(root, { types, verifyPeriodMs: 0, now: () => clock });
+    // Namespaces of each live pid, to count the reads that must find a known pid in other namespaces.
+    const namespacesOf = new Map<number, Record<string, string>>();
+    let inPlace = 0;
     const expectSameAsFullWalk = async (step: string) => {
       clock += 1000;
       const cached = await reader.read();
       const full = await readNamespacesFromProc(root, { types });
-      expect({ step, ...cached }).toEqual({ step, ...full });
+      const { inPlaceChanges, ...counted } = cached;
+      expect({ step, ...counted }).toEqual({ step, ...full });
+      // Processes coming and going are not in-place changes; a live pid found in other namespaces is.
+      expect({ step, inPlaceChanges }).toEqual({ step, inPlaceChanges: inPlace });
     };
     for (let step = 0; step < 300; step++) {
       const action = live.size < 3 ? 'add' : pick(['add', 'add', 'remove', 'move', 'exec', 'nothing'] as const);
       if (action === 'add') {
         const pid = 1 + Math.floor(random() * 60);
         live.set(pid, 1);
-        await setProcess(pid, Object.fromEntries(types.map((type) => [type, pick(inodesOf(type))])), { sched: `${ranNs++} 0 1\n` });
+        const ns = Object.fromEntries(types.map((type) => [type, pick(inodesOf(type))]));
+        // A live pid replaced between two reads (reused unseen): the reader can only tell it by reading it again.
+        const before = namespacesOf.get(pid);
+        if (before && types.some((type) => before[type] !== ns[type])) inPlace++;
+        namespacesOf.set(pid, ns);
+        await setProcess(pid, ns, { sched: `${ranNs++} 0 1\n` });
       } else if (action === 'remove') {
         const pid = pick([...live.keys()]);
         live.delete(pid);
+        namespacesOf.delete(pid);
         await rm(join(root, String(pid)), { recursive: true, force: true });
       } else if (action === 'move') {
         // setns/unshare in place: it ran, so its schedstat moved.
         const pid = pick([...live.keys()]);
         live.set(pid, live.get(pid)! + 1);
         const type = pick(types);
-        await setLink(pid, type, pick(inodesOf(type)));
+        const inode = pick(inodesOf(type));
+        const ns = namespacesOf.get(pid)!;
+        if (ns[type] !== inode) inPlace++;
+        ns[type] = inode;
+        await setLink(pid, type, inode);
         await setSched(pid, `${ranNs++} 0 ${live.get(pid)}\n`);
       } else if (action === 'exec') {
         const pid = pick([...live.keys()]);

@@ -51,6 +51,47 @@ describe('createNamespaceTableCache', () => {
     expect(cache.build(exec)).toEqual(buildNamespaceTable(exec, options));
   });
 
+  it('with holdCounts, hands back the previous table while only process counts of shown rows moved, and nothing else', () => {
+    const options = { maxRows: 5 };
+    const cache = createNamespaceTableCache(options);
+    const first = cache.build(records);
+    expect(cache.holding).toBe(false);
+    const counts = copy(records);
+    counts[0]!.nprocs += 3;
+    counts[2]!.nprocs -= 1;
+    expect(cache.build(counts, { holdCounts: true })).toBe(first);
+    expect(cache.holding).toBe(true);
+    // Still held on the next build with the same counts, and given out once the caller stops holding.
+    expect(cache.build(counts, { holdCounts: true })).toBe(first);
+    const shown = cache.build(counts);
+    expect(shown).not.toBe(first);
+    expect(shown).toEqual(buildNamespaceTable(counts, options));
+    expect(cache.holding).toBe(false);
+    // Counts back to the shown ones while holding: nothing is held any more.
+    const back = copy(counts);
+    back[0]!.nprocs += 1;
+    expect(cache.build(back, { holdCounts: true })).toBe(shown);
+    expect(cache.holding).toBe(true);
+    expect(cache.build(counts, { holdCounts: true })).toBe(shown);
+    expect(cache.holding).toBe(false);
+    // A count change together with anything else shown is not held: a new lowest pid, a command, a row, the total.
+    const changes: Array<(list: NamespaceRecord[]) => NamespaceRecord[]> = [
+      (list) => ((list[1]!.pid += 1), list),
+      (list) => ((list[1]!.user = 'nobody'), list),
+      (list) => ((list[1]!.command = 'other'), list),
+      (list) => list.slice(1),
+      (list) => list.slice(0, -1),
+    ];
+    for (const change of changes) {
+      const next = change(copy(counts));
+      next[0]!.nprocs += 5;
+      const table = cache.build(next, { holdCounts: true });
+      expect(table).toEqual(buildNamespaceTable(next, options));
+      expect(cache.holding).toBe(false);
+      cache.build(counts);
+    }
+  });
+
   it('leaves a record that cannot form a safe row id to the pure builder, which refuses it and says why', () => {
     const cache = createNamespaceTableCache();
     cache.build(records);
