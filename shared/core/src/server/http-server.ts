@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { markSending } from '../report/served-body.js';
 import { parseControlRequest, type ControlRequest } from './control-request.js';
 
 /** Largest control body accepted; the probe's are a few hundred bytes. */
@@ -21,7 +22,9 @@ function send(res: ServerResponse, statusCode: number, body: string | Buffer): v
   // at the next second, one more wake-up of the process for every answer (see util/heartbeat.ts).
   res.sendDate = false;
   res.writeHead(statusCode, { Date: new Date().toUTCString(), 'Content-Type': 'application/json', 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
-  res.end(body);
+  // A report buffer may be reused for a later re-stamp once its write finished (report/served-body.ts).
+  if (typeof body === 'string') res.end(body);
+  else res.end(body, markSending(body));
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<string | { error: string }> {
