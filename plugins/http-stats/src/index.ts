@@ -101,6 +101,12 @@ export const HTTP_STATS_OPTIONS = {
     description:
       'run the tracer in bpftrace AOT mode: compiled at start, then run by bpftrace-aotrt without LLVM (about 13 MiB instead of 110); plain HTTP only (no HTTPS), portable program (reads cost an entry probe more)',
   },
+  fullBtf: {
+    type: 'boolean',
+    default: false,
+    description:
+      "let bpftrace load the kernel's whole BTF (about 12 MiB more resident in bpftrace, a slower start) instead of a file with only the kernel types its program names",
+  },
   rateWindowMs: { type: 'number', integer: true, min: 1000, unit: 'ms', default: 5000, description: 'rates are averaged over this window', deprecatedFlags: ['rate-window-ms'] },
   exclude: {
     type: 'string',
@@ -223,6 +229,7 @@ export const plugin = definePlugin({
       // $1: never count this process's own sockets (the probe's GET /report is HTTP too); written into the AOT program's text.
       args: aot ? [] : [String(process.pid)],
       ...(aot ? { aotRuntime: aotRuntimeFor(bpftrace) } : {}),
+      btfSubset: !ctx.options.fullBtf,
       runningMessage: aot
         ? 'tracing HTTP on syscall tracepoints (bpftrace AOT runtime)'
         : tls.attached().length > 0
