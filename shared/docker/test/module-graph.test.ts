@@ -7,7 +7,8 @@ import { isDockerdInstalled, startTestDockerd, type TestDockerd } from '../src/t
 
 // What a process using Docker loads: dockerode, with the requires our patches (patches/, pnpm-workspace.yaml) make
 // lazy left out — ssh2 (and its WebAssembly) for ssh:// hosts, the BuildKit session's gRPC stack and the build
-// context's tar-fs (tar-stream, bl, ...) and .dockerignore parser for builds, readable-stream for attach/exec.
+// context's tar-fs (tar-stream, bl, ...) and .dockerignore parser for builds, readable-stream for attach/exec, and
+// Node's https (with tls and crypto) for https:// hosts.
 const haveDocker = isDockerdInstalled();
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,13 +32,16 @@ describe('module graph of a Docker inventory (real dockerd)', () => {
       const state = inventory.status().state;
       await inventory.close();
       const loaded = Object.keys(createRequire(import.meta.url).cache);
-      console.log(JSON.stringify({ state, loaded }));`;
+      const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+      console.log(JSON.stringify({ state, loaded, builtins }));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, dockerd.dockerHost], { cwd: packageDir });
-    const { state, loaded } = JSON.parse(stdout) as { state: string; loaded: string[] };
+    const { state, loaded, builtins } = JSON.parse(stdout) as { state: string; loaded: string[]; builtins: string[] };
     expect(state).toBe('up');
     const packages = new Set(loaded.map((path) => /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules)/.exec(path)?.[1]).filter(Boolean));
     expect(packages.has('dockerode')).toBe(true);
     expect(packages.has('docker-modem')).toBe(true);
     expect([...packages].filter((name) => /^(ssh2|cpu-features|@grpc\/.*|protobufjs|tar-fs|tar-stream|bl|@balena\/dockerignore|readable-stream)$/.test(name!))).toEqual([]);
+    expect(builtins).toContain('http');
+    expect(builtins.filter((name) => /^(https|tls|crypto)$/.test(name))).toEqual([]);
   }, 60_000);
 });
