@@ -145,6 +145,23 @@ describe.sequential('the BTF subset with real bpftrace', () => {
     }
   }, 120_000);
 
+  it('writes the file under /dev/shm when the temp dir is not writable (read-only root filesystem)', async (ctx) => {
+    if (!existsSync(KERNEL_BTF) || !existsSync('/dev/shm')) return ctx.skip();
+    const saved = process.env['TMPDIR'];
+    process.env['TMPDIR'] = '/nonexistent/read-only-root';
+    try {
+      const btf = await writeProgramBtf(await readFile(BPF_PROGRAM_PATH, 'utf8'));
+      cleanups.push(btf.remove);
+      expect(btf.path).toMatch(/^\/dev\/shm\/http-stats-btf-[^/]+\/vmlinux\.btf$/);
+      expect((await readFile(btf.path)).readUInt16LE(0)).toBe(0xeb9f);
+      await btf.remove();
+      expect(existsSync(btf.path)).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = saved;
+    }
+  });
+
   it('leaves the kernel BTF to bpftrace with btfSubset: false', async () => {
     const t = createTracer({ programPath: BPF_PROGRAM_PATH, args: ['0'], btfSubset: false, log: createLogger({ level: 'silent' }), onEvent: () => undefined });
     cleanups.push(() => t.stop());
