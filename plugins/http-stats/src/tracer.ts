@@ -141,7 +141,7 @@ export function createTracer(options: TracerOptions): Tracer {
         log.debug('kernel types for bpftrace written', { path: btf.path, bytes: btf.bytes });
       } catch (error) {
         // No BTF in the kernel, a type the program names is not in it, no writable directory: bpftrace does as before.
-        log.transition(`${name}-btf`, 'kernel', 'info', "bpftrace loads the kernel's whole BTF (no subset written)", { reason: (error as Error).message.slice(0, 200) });
+        if (!abort.signal.aborted) log.transition(`${name}-btf`, 'kernel', 'info', "bpftrace loads the kernel's whole BTF (no subset written)", { reason: (error as Error).message.slice(0, 200) });
       }
     }
     const proc = spawnChild(command[0]!, command.slice(1), { env: btf ? { ...env, BPFTRACE_BTF: btf.path } : env, signal: abort.signal, forceKillAfterMs: 3000 });
