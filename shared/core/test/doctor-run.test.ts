@@ -191,3 +191,35 @@ describe('the doctor\'s verdict when a plugin does not answer with a report', ()
     ]);
   });
 });
+
+describe('requestPlugin and a gzip answer', () => {
+  it('decodes a gzip body as the probe does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-gz-'));
+    const socket = join(dir, 'gz.sock');
+    const { gzipSync } = await import('node:zlib');
+    const body = reportOf('gz');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Type': 'application/json' });
+      res.end(gzipSync(body));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const { requestPlugin } = await import('../src/index.js');
+      const result = await requestPlugin(socket, { path: '/report' });
+      expect(result).toMatchObject({ ok: true, statusCode: 200, body });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is not why a plugin process loads zlib: importing core (built) leaves it out', async () => {
+    const { execFile } = await import('node:child_process');
+    const index = new URL('../dist/index.js', import.meta.url).href;
+    const script = `await import(${JSON.stringify(index)}); console.log(JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (zlib|https|tls)$/.test(m))));`;
+    const loaded = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    expect(JSON.parse(loaded)).toEqual([]);
+  });
+});

@@ -1,5 +1,9 @@
 import { request } from 'node:http';
-import { gunzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+
+// zlib (~0.3 MiB) only when a plugin answers gzip: every plugin process imports this module through core's index.
+const require = createRequire(import.meta.url);
+const gunzipSync = (...args: Parameters<typeof import('node:zlib').gunzipSync>) => (require('node:zlib') as typeof import('node:zlib')).gunzipSync(...args);
 
 /** Scope's decompressed size limit for a plugin reply. */
 export const MAX_REPORT_BYTES = 50 * 1024 * 1024;
